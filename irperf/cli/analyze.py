@@ -1,0 +1,80 @@
+"""``irperf analyze``: FLOPs, bytes, parameters and roofline latency of a lowered model."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from irperf.cli.common import add_model_args, fmt_int, fmt_ms, lower_from_args, print_json, table
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("analyze", help="cost a model on a target (table or --json)")
+    add_model_args(p)
+    p.add_argument("--target", default="n300-seed", help="target name or .toml file")
+    p.add_argument(
+        "--convention",
+        default="matmul-only",
+        choices=["matmul-only", "full"],
+        help="matmul-only: only matmul/conv/attention cost (the seed's); full: every op",
+    )
+    p.add_argument("--mfu", type=float, default=1.0, help="fraction of peak FLOP/s reached")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+
+
+def analysis(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """Lower, run the analysis pipeline; the JSON-ready report and the target."""
+    from irperf.api import analysis_pipeline
+    from irperf.api import run as run_passes
+    from passes.summary import report
+    from targets import load_target
+
+    target = load_target(args.target)
+    graph = lower_from_args(args)
+    graph = run_passes(graph, analysis_pipeline(args.target, args.convention, args.mfu))
+    header = {"target": target.name, "convention": args.convention, "mfu": args.mfu}
+    return report(graph, **header), target
+
+
+def run(args: argparse.Namespace) -> int:
+    report, target = analysis(args)
+    peak, bw = target.peak_flops_per_s(), target.dram_bandwidth_bytes_per_s
+    if args.json:
+        print_json(report)
+        return 0
+    print(
+        f"{report['model']}  part={report['part']}  target={report['target']} "
+        f"({peak / 1e12:,.1f} TFLOP/s, {bw / 1e9:,.0f} GB/s)  convention={report['convention']}"
+        f"  mfu={report['mfu']}"
+    )
+    rows = [
+        [
+            g["label"],
+            fmt_int(g["blocks"]) if g["blocks"] else "",
+            fmt_int(g["ops"]),
+            fmt_int(g["flops"]),
+            fmt_int(g["bytes"]),
+            fmt_int(g["params"]),
+            fmt_ms(g["aggregate_roofline_ms"]),
+            fmt_ms(g["per_op_roofline_ms"]),
+        ]
+        for g in report["groups"]
+    ]
+    t = report["totals"]
+    lat = report["latency_ms"]
+    rows.append(
+        [
+            "total",
+            "",
+            fmt_int(len(report["ops"])),
+            fmt_int(t["flops"]),
+            fmt_int(t["bytes"]),
+            fmt_int(t["params"]),
+            fmt_ms(lat["aggregate_roofline"]),
+            fmt_ms(lat["per_op_roofline"]),
+        ]
+    )
+    headers = ["group", "blocks", "ops", "FLOPs", "bytes", "params", "aggr. ms", "per-op ms"]
+    print(table(headers, rows))
+    return 0

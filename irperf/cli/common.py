@@ -1,0 +1,75 @@
+"""Shared CLI pieces: the one-line-error parser, model arguments, number and table formatting."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from irperf.errors import IrperfError
+
+
+class UsageError(IrperfError):
+    """Bad command-line usage."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line (exit code 2) instead of usage + error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="preset name (see 'irperf models') or a config.json/params.json")
+    p.add_argument("--part", default="vision", help="which part of the model to lower")
+    p.add_argument("--batch", type=int, default=1, help="sequences in the batch (default 1)")
+    p.add_argument("--images", type=int, default=1, help="images per sequence (default 1)")
+    p.add_argument("--tiles", type=int, default=None, help="real tiles per image, 1..4")
+    p.add_argument("--dtype", default="bf16", help="activation and weight format (default bf16)")
+
+
+def lower_from_args(args: argparse.Namespace) -> Any:
+    from irperf.api import lower
+    from irperf.dtypes import dtype
+
+    return lower(
+        args.model,
+        args.part,
+        batch=args.batch,
+        images=args.images,
+        tiles=args.tiles,
+        dtype=dtype(args.dtype),
+    )
+
+
+def fmt_int(n: int) -> str:
+    return f"{n:,}"
+
+
+def fmt_ms(x: float) -> str:
+    return f"{x:,.3f}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> str:
+    """Columns padded to width. ``align`` has one letter per column, ``l`` or ``r``; columns it
+    does not cover are right-aligned, except the first, which is left-aligned."""
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
+    align = align or "l"
+
+    def line(cells: Sequence[str]) -> str:
+        out = []
+        for i, (c, w) in enumerate(zip(cells, widths, strict=True)):
+            left = align[i] == "l" if i < len(align) else False
+            out.append(str(c).ljust(w) if left else str(c).rjust(w))
+        return "  ".join(out).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
+
+
+def print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2)
+    sys.stdout.write("\n")

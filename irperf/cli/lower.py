@@ -1,0 +1,50 @@
+"""``irperf lower``: lower a model and draw its graph (DOT, SVG or PNG)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from irperf.cli.common import UsageError, add_model_args, lower_from_args
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("lower", help="lower a model; write graphviz DOT/SVG/PNG")
+    add_model_args(p)
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--dot", metavar="FILE", help="write DOT source")
+    out.add_argument("--svg", metavar="FILE", help="render SVG (needs the 'dot' binary)")
+    out.add_argument("--png", metavar="FILE", help="render PNG (needs the 'dot' binary)")
+    p.add_argument(
+        "--collapse-repeats",
+        action="store_true",
+        help="draw one of each run of identical blocks with an 'xN' badge",
+    )
+    p.add_argument(
+        "--annotate",
+        action="store_true",
+        help="run flops/bytes first so node labels show FLOPs and bytes",
+    )
+    p.add_argument("--convention", default="matmul-only", choices=["matmul-only", "full"])
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from irperf.api import run as run_passes
+    from irperf.render import render_to_file
+
+    graph = lower_from_args(args)
+    if args.annotate:
+        c = args.convention
+        graph = run_passes(graph, f"flops{{convention={c}}},bytes{{convention={c}}}")
+    for fmt in ("dot", "svg", "png"):
+        path = getattr(args, fmt)
+        if path:
+            render_to_file(graph, path, fmt, collapse_repeats=args.collapse_repeats)
+            print(f"wrote {path} ({len(graph):,} nodes)")
+            return 0
+    if args.collapse_repeats:
+        raise UsageError("lower: --collapse-repeats needs --dot, --svg or --png")
+    blocks = len(graph.blocks)
+    print(f"{graph.name}: {len(graph):,} nodes in {blocks} blocks; use --dot/--svg/--png to draw")
+    return 0

@@ -1,0 +1,152 @@
+"""The graph: named, typed nodes over a networkx DiGraph, with explicit operand order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import networkx as nx
+from attrs import frozen
+
+from irperf.errors import PassError, TypeInferenceError, VerifyError
+from irperf.ops.base import Op
+from irperf.types import TensorType
+
+R = TypeVar("R")
+
+
+@frozen
+class Node:
+    """One op application. ``operands`` names the producing nodes, in order (``x * x`` is legal).
+
+    ``stage`` says what the node does in the model (``vision``, ``projector``, ``cross_kv``...);
+    ``block`` is the scope of the repeated block it belongs to (``vision.local.3``), if any.
+    """
+
+    name: str
+    op: Op
+    operands: tuple[str, ...]
+    type: TensorType
+    stage: str | None = None
+    block: str | None = None
+
+
+class Graph:
+    """A DAG of ``Node`` records keyed by hierarchical name.
+
+    The networkx graph holds dependency edges for traversal; each node's ``operands`` tuple is the
+    truth for operand order and multiplicity. Nodes are kept in insertion order, which ``add``
+    keeps topological (an operand must exist before its user). Analysis records are stored by
+    record type and dropped by ``copy``, so a transform never sees stale annotations.
+    """
+
+    def __init__(self, name: str = "graph") -> None:
+        self.name = name
+        self.meta: dict[str, Any] = {}
+        self.blocks: dict[str, str] = {}
+        self._nx: nx.DiGraph = nx.DiGraph()
+        self._nodes: dict[str, Node] = {}
+        self._records: dict[type, Mapping[str, Any]] = {}
+
+    # ---- construction -------------------------------------------------------------------
+    def add(
+        self,
+        name: str,
+        op: Op,
+        operands: Iterable[str] = (),
+        *,
+        stage: str | None = None,
+        block: str | None = None,
+    ) -> Node:
+        """Add a node, inferring its type from its operands'."""
+        if name in self._nodes:
+            raise VerifyError(f"node '{name}': name already used (names must be unique)")
+        ops = tuple(operands)
+        types = []
+        for o in ops:
+            node = self._nodes.get(o)
+            if node is None:
+                raise VerifyError(f"node '{name}': operand '{o}' is not defined before it")
+            types.append(node.type)
+        try:
+            out = op.infer(types)
+        except TypeInferenceError as e:
+            raise TypeInferenceError(f"node '{name}': {e}") from None
+        node = Node(name, op, ops, out, stage, block)
+        self.insert(node)
+        return node
+
+    def insert(self, node: Node) -> None:
+        """Insert a prebuilt node without checks (transforms use this, then ``verify``)."""
+        self._nodes[node.name] = node
+        self._nx.add_node(node.name)
+        for o in node.operands:
+            self._nx.add_edge(o, node.name)
+
+    @classmethod
+    def from_nodes(cls, nodes: Iterable[Node], *, like: Graph | None = None) -> Graph:
+        """A new graph from nodes (in topological order), taking name/meta/blocks from ``like``."""
+        g = cls(like.name if like else "graph")
+        if like is not None:
+            g.meta = dict(like.meta)
+            g.blocks = dict(like.blocks)
+        for n in nodes:
+            g.insert(n)
+        return g
+
+    def copy(self) -> Graph:
+        """A structural copy without analysis records."""
+        return Graph.from_nodes(self._nodes.values(), like=self)
+
+    # ---- queries ------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._nodes
+
+    def __iter__(self) -> Iterator[Node]:
+        """Nodes in topological (insertion) order."""
+        return iter(self._nodes.values())
+
+    def node(self, name: str) -> Node:
+        try:
+            return self._nodes[name]
+        except KeyError:
+            raise VerifyError(f"no node named '{name}'") from None
+
+    def operand_types(self, node: Node) -> list[TensorType]:
+        nodes = self._nodes
+        return [nodes[o].type for o in node.operands]
+
+    def users(self, name: str) -> list[str]:
+        """Nodes that read ``name`` (each once, however many operands it fills)."""
+        return list(self._nx.successors(name))
+
+    def scope(self, prefix: str) -> list[Node]:
+        """Nodes whose name is ``prefix`` or lies under it (``prefix.``...)."""
+        dotted = prefix + "."
+        return [n for n in self._nodes.values() if n.name == prefix or n.name.startswith(dotted)]
+
+    @property
+    def nx(self) -> nx.DiGraph:
+        """The underlying networkx graph (read it; do not mutate it)."""
+        return self._nx
+
+    # ---- analysis records ---------------------------------------------------------------
+    def set_records(self, kind: type[R], records: Mapping[str, R]) -> None:
+        self._records[kind] = records
+
+    def records(self, kind: type[R]) -> Mapping[str, R]:
+        try:
+            return self._records[kind]
+        except KeyError:
+            raise PassError(
+                f"the graph has no {kind.__name__} records; run the pass that computes them first"
+            ) from None
+
+    def has_records(self, kind: type) -> bool:
+        return kind in self._records
+
+    def record_kinds(self) -> list[type[Any]]:
+        return list(self._records)

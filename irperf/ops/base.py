@@ -1,0 +1,77 @@
+"""The op base class: an op holds its attributes, never its operands, and infers its result type."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import ClassVar
+
+from attrs import frozen
+
+from irperf.errors import TypeInferenceError
+from irperf.types import TensorType
+
+
+class OpFamily(enum.Enum):
+    """Families group ops for colouring, reports and rules that apply to a whole family."""
+
+    SOURCE = "source"
+    LINALG = "linalg"
+    ATTENTION = "attention"
+    ELEMENTWISE = "elementwise"
+    NORMALIZATION = "normalization"
+    MOVEMENT = "movement"
+    EMBEDDING = "embedding"
+    COLLECTIVE = "collective"
+    FUSED = "fused"
+
+
+@frozen(kw_only=True)
+class Op:
+    """Base of every op. Subclasses set ``kind``, ``family`` and ``arity`` and implement ``_infer``.
+
+    ``arity`` is the exact operand count, or ``None`` for a variadic op (at least one operand).
+    """
+
+    kind: ClassVar[str] = "op"
+    family: ClassVar[OpFamily]
+    arity: ClassVar[int | None] = 1
+
+    def infer(self, inputs: Sequence[TensorType]) -> TensorType:
+        """The result type for ``inputs``, or a TypeInferenceError saying what does not fit."""
+        if self.arity is None:
+            if not inputs:
+                raise TypeInferenceError(f"{self.kind}: needs at least one operand")
+        elif len(inputs) != self.arity:
+            raise TypeInferenceError(
+                f"{self.kind}: takes {self.arity} operand(s), got {len(inputs)}"
+            )
+        return self._infer(inputs)
+
+    def _infer(self, inputs: Sequence[TensorType]) -> TensorType:
+        raise NotImplementedError(f"{type(self).__name__} does not implement _infer")
+
+    def describe(self) -> str:
+        """A short label with the attributes that matter, for pictures and tables."""
+        return self.kind
+
+    def fail(self, message: str) -> TypeInferenceError:
+        return TypeInferenceError(f"{self.kind}: {message}")
+
+
+def broadcast_shapes(op: Op, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """NumPy broadcasting of two shapes, or an error naming the op."""
+    out: list[int] = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        da = a[-i] if i <= len(a) else 1
+        db = b[-i] if i <= len(b) else 1
+        if da != db and 1 not in (da, db):
+            raise op.fail(f"shapes {a} and {b} do not broadcast")
+        out.append(max(da, db))
+    return tuple(reversed(out))
+
+
+def normalize_axis(op: Op, axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise op.fail(f"axis {axis} out of range for rank {rank}")
+    return axis % rank

@@ -1,0 +1,249 @@
+"""Model configuration records for Llama 3.2 Vision: vision encoder, text decoder, the pair."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from attrs import Attribute, Factory, field, frozen
+
+from irperf.errors import ConfigError
+
+HF_EMBEDDING_EXTRA_ROWS = 8
+"""HF's ``embed_tokens`` has ``vocab_size + 8`` rows (image token and padding); lm_head has not."""
+
+TOKEN_PAD_MULTIPLE = 8
+"""Both implementations pad each tile's token count to a multiple of 8."""
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive_int(inst: object, attr: Attribute[Any], value: object) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        raise ConfigError(
+            f"{type(inst).__name__}.{attr.name} must be a positive integer, got {value!r}"
+        )
+
+
+def _positive_float(inst: object, attr: Attribute[Any], value: object) -> None:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return  # an int: math.isfinite would overflow on a huge one
+    if isinstance(value, float) and math.isfinite(value) and value > 0:
+        return
+    raise ConfigError(f"{type(inst).__name__}.{attr.name} must be a positive number, got {value!r}")
+
+
+def _int_tuple(inst: object, attr: Attribute[Any], value: object) -> None:
+    if not isinstance(value, tuple) or not all(_is_int(v) for v in value):
+        raise ConfigError(
+            f"{type(inst).__name__}.{attr.name} must be a tuple of integers, got {value!r}"
+        )
+
+
+def _non_empty_str(inst: object, attr: Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(
+            f"{type(inst).__name__}.{attr.name} must be a non-empty string, got {value!r}"
+        )
+
+
+def _instance_of(kind: type) -> Callable[[object, Attribute[Any], object], None]:
+    def check(inst: object, attr: Attribute[Any], value: object) -> None:
+        if not isinstance(value, kind):
+            raise ConfigError(
+                f"{type(inst).__name__}.{attr.name} must be a {kind.__name__}, got {value!r}"
+            )
+
+    return check
+
+
+def _check_indices(owner: str, name: str, indices: tuple[int, ...], limit: int) -> None:
+    """Every index is in ``[0, limit)`` and appears once."""
+    if len(set(indices)) != len(indices):
+        raise ConfigError(f"{owner}.{name} has repeated indices: {list(indices)}")
+    bad = [i for i in indices if not 0 <= i < limit]
+    if bad:
+        raise ConfigError(f"{owner}.{name} has indices {bad} outside [0, {limit})")
+
+
+@frozen(kw_only=True)
+class VisionConfig:
+    """The tiled ViT-H/14 encoder: a local stack (some outputs saved) then a gated global stack.
+
+    ``image_size`` is the tile ("chunk") side C in pixels; an image is always padded to
+    ``max_num_tiles`` tiles, which the encoder attends over as one sequence.
+    """
+
+    image_size: int = field(validator=_positive_int)
+    patch_size: int = field(default=14, validator=_positive_int)
+    num_channels: int = field(default=3, validator=_positive_int)
+    hidden_size: int = field(default=1280, validator=_positive_int)
+    intermediate_size: int = field(default=5120, validator=_positive_int)
+    num_hidden_layers: int = field(default=32, validator=_positive_int)
+    num_global_layers: int = field(default=8, validator=_positive_int)
+    attention_heads: int = field(default=16, validator=_positive_int)
+    max_num_tiles: int = field(default=4, validator=_positive_int)
+    intermediate_layers_indices: tuple[int, ...] = field(
+        default=(3, 7, 15, 23, 30), validator=_int_tuple
+    )
+    num_aspect_ratios: int = field(default=8, validator=_positive_int)
+    """len(HF ``supported_aspect_ratios``); HF's tile embeddings have one more row (id 0)."""
+    norm_eps: float = field(default=1e-5, validator=_positive_float)
+    vision_output_dim: int = field(default=7680, validator=_positive_int)
+
+    def __attrs_post_init__(self) -> None:
+        if self.image_size % self.patch_size:
+            raise ConfigError(
+                f"VisionConfig.image_size {self.image_size} is not a multiple of "
+                f"patch_size {self.patch_size}"
+            )
+        if self.hidden_size % self.attention_heads:
+            raise ConfigError(
+                f"VisionConfig.hidden_size {self.hidden_size} is not divisible by "
+                f"attention_heads {self.attention_heads}"
+            )
+        _check_indices(
+            "VisionConfig",
+            "intermediate_layers_indices",
+            self.intermediate_layers_indices,
+            self.num_hidden_layers,
+        )
+        # The projector input: the global output plus every saved intermediate, concatenated.
+        expected = self.hidden_size * (1 + len(self.intermediate_layers_indices))
+        if self.vision_output_dim != expected:
+            raise ConfigError(
+                f"VisionConfig.vision_output_dim {self.vision_output_dim} != hidden_size "
+                f"{self.hidden_size} * (1 + {len(self.intermediate_layers_indices)} "
+                f"intermediate layers) = {expected}"
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.attention_heads
+
+    @property
+    def grid(self) -> int:
+        """Patches along one side of a tile."""
+        return self.image_size // self.patch_size
+
+    @property
+    def patches_per_tile(self) -> int:
+        return self.grid * self.grid
+
+    @property
+    def tokens_per_tile(self) -> int:
+        """Patches plus the class token."""
+        return self.patches_per_tile + 1
+
+    @property
+    def padded_tokens_per_tile(self) -> int:
+        """HF pads by ``(8 - n % 8) % 8``; Meta's ``8 - n % 8`` agrees whenever n % 8 != 0."""
+        n = self.tokens_per_tile
+        return n + (TOKEN_PAD_MULTIPLE - n % TOKEN_PAD_MULTIPLE) % TOKEN_PAD_MULTIPLE
+
+    @property
+    def encoder_tokens(self) -> int:
+        """Sequence length inside the encoder: all tiles, padded, as one sequence."""
+        return self.max_num_tiles * self.padded_tokens_per_tile
+
+    @property
+    def vision_tokens(self) -> int:
+        """Tokens the text model cross-attends to: padding dropped."""
+        return self.max_num_tiles * self.tokens_per_tile
+
+
+def _default_head_dim(cfg: TextConfig) -> int:
+    heads = cfg.num_attention_heads
+    if not (_is_int(cfg.hidden_size) and _is_int(heads)) or heads <= 0:
+        return 0  # the validators of hidden_size / num_attention_heads report the real problem
+    return cfg.hidden_size // heads
+
+
+def _default_num_embeddings(cfg: TextConfig) -> int:
+    if not _is_int(cfg.vocab_size):
+        return 0  # reported by the vocab_size validator
+    return cfg.vocab_size + HF_EMBEDDING_EXTRA_ROWS
+
+
+@frozen(kw_only=True)
+class TextConfig:
+    """The Llama 3.1 decoder with gated cross-attention layers interleaved (HF merged order).
+
+    ``num_hidden_layers`` counts self and cross layers together; ``cross_attention_layers`` are
+    indices into that merged stack.
+    """
+
+    hidden_size: int = field(validator=_positive_int)
+    num_hidden_layers: int = field(validator=_positive_int)
+    num_attention_heads: int = field(validator=_positive_int)
+    num_key_value_heads: int = field(validator=_positive_int)
+    head_dim: int = field(
+        default=Factory(_default_head_dim, takes_self=True), validator=_positive_int
+    )
+    intermediate_size: int = field(validator=_positive_int)
+    vocab_size: int = field(default=128256, validator=_positive_int)
+    """lm_head rows."""
+    num_embeddings: int = field(
+        default=Factory(_default_num_embeddings, takes_self=True), validator=_positive_int
+    )
+    """embed_tokens rows."""
+    cross_attention_layers: tuple[int, ...] = field(validator=_int_tuple)
+    rms_norm_eps: float = field(default=1e-5, validator=_positive_float)
+    rope_theta: float = field(default=500000.0, validator=_positive_float)
+    max_position_embeddings: int = field(default=131072, validator=_positive_int)
+
+    def __attrs_post_init__(self) -> None:
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ConfigError(
+                f"TextConfig.num_attention_heads {self.num_attention_heads} is not divisible by "
+                f"num_key_value_heads {self.num_key_value_heads}"
+            )
+        if self.hidden_size != self.num_attention_heads * self.head_dim:
+            raise ConfigError(
+                f"TextConfig.hidden_size {self.hidden_size} != num_attention_heads "
+                f"{self.num_attention_heads} * head_dim {self.head_dim}"
+            )
+        if self.num_embeddings < self.vocab_size:
+            raise ConfigError(
+                f"TextConfig.num_embeddings {self.num_embeddings} < vocab_size {self.vocab_size}"
+            )
+        cross = self.cross_attention_layers
+        _check_indices("TextConfig", "cross_attention_layers", cross, self.num_hidden_layers)
+        if list(cross) != sorted(cross):
+            raise ConfigError(f"TextConfig.cross_attention_layers is not sorted: {list(cross)}")
+
+    @property
+    def self_attention_layers(self) -> tuple[int, ...]:
+        cross = set(self.cross_attention_layers)
+        return tuple(i for i in range(self.num_hidden_layers) if i not in cross)
+
+    @property
+    def num_self_layers(self) -> int:
+        return self.num_hidden_layers - len(self.cross_attention_layers)
+
+    @property
+    def num_cross_layers(self) -> int:
+        return len(self.cross_attention_layers)
+
+
+@frozen(kw_only=True)
+class ModelConfig:
+    """A named checkpoint: its vision encoder and its text decoder."""
+
+    name: str = field(validator=_non_empty_str)
+    vision: VisionConfig = field(validator=_instance_of(VisionConfig))
+    text: TextConfig = field(validator=_instance_of(TextConfig))
+
+
+def load_model_config(name_or_path: str) -> ModelConfig:
+    """A preset by name, or a ``.json`` file: HF ``config.json`` or Meta ``params.json``.
+
+    The loaders live in ``lowering.config_loaders``; imported here on use because the presets
+    they consult are built from the records above.
+    """
+    from lowering.config_loaders import load_model_config as load
+
+    return load(name_or_path)

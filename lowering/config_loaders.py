@@ -1,0 +1,305 @@
+"""Model configurations from a preset name, a Hugging Face config.json or a Meta params.json."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from attrs import frozen
+
+from irperf.errors import ConfigError, UnknownNameError
+from lowering.config import ModelConfig, TextConfig, VisionConfig
+from lowering.presets import PRESETS, preset_names
+
+_R = TypeVar("_R")
+
+META_DEFAULT_MULTIPLE_OF = 256
+"""llama-models ``ModelArgs.multiple_of`` when params.json leaves it out."""
+
+
+def _show(value: object, limit: int = 60) -> str:
+    """A JSON value for an error message, cut short so the message stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@frozen
+class _Fields:
+    """Typed access to one JSON object; errors name the dotted key and the source."""
+
+    data: Mapping[str, object]
+    prefix: str
+    source: str
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.prefix}{key} {problem} in {self.source}")
+
+    def has(self, key: str) -> bool:
+        return self.data.get(key) is not None  # JSON null counts as absent
+
+    def section(self, key: str) -> _Fields:
+        value = self.data.get(key)
+        if value is None:
+            raise self.error(key, "missing")
+        if not isinstance(value, Mapping):
+            raise self.error(key, f"must be a JSON object, got {_show(value)}")
+        return _Fields(value, f"{self.prefix}{key}.", self.source)
+
+    def positive_int(self, key: str) -> int:
+        value = self.data.get(key)
+        if value is None:
+            raise self.error(key, "missing")
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise self.error(key, f"must be a positive integer, got {_show(value)}")
+        return value
+
+    def positive_float(self, key: str) -> float:
+        value = self.data.get(key)
+        if value is None:
+            raise self.error(key, "missing")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+            if math.isfinite(number) and number > 0:
+                return number
+        raise self.error(key, f"must be a positive number, got {_show(value)}")
+
+    def indices(self, key: str) -> tuple[int, ...]:
+        value = self.data.get(key)
+        if value is None:
+            raise self.error(key, "missing")
+        if not isinstance(value, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value
+        ):
+            raise self.error(key, f"must be a list of layer indices, got {_show(value)}")
+        return tuple(value)
+
+    def count(self, key: str) -> int:
+        """Length of a JSON array (HF ``supported_aspect_ratios``: one entry per ratio)."""
+        value = self.data.get(key)
+        if not isinstance(value, list) or not value:
+            raise self.error(key, f"must be a non-empty list, got {_show(value)}")
+        return len(value)
+
+
+def _build(source: str, make: Callable[..., _R], kwargs: Mapping[str, Any]) -> _R:
+    """Construct a record, saying which file a failed consistency check came from."""
+    try:
+        return make(**kwargs)
+    except ConfigError as e:
+        raise ConfigError(f"{e} in {source}") from None
+
+
+def _hf_rope_theta(text: _Fields) -> float | None:
+    """``rope_theta`` sits in ``rope_parameters`` (transformers >= 5) or directly in text_config."""
+    places = [text] + [text.section(k) for k in ("rope_parameters", "rope_scaling") if text.has(k)]
+    found = {
+        f.prefix + "rope_theta": f.positive_float("rope_theta")
+        for f in places
+        if f.has("rope_theta")
+    }
+    if len(set(found.values())) > 1:
+        clash = " vs ".join(f"{key} = {theta}" for key, theta in found.items())
+        raise ConfigError(f"contradictory rope_theta: {clash} in {text.source}")
+    return next(iter(found.values()), None)
+
+
+def config_from_hf(
+    data: Mapping[str, object], name: str, *, source: str | None = None
+) -> ModelConfig:
+    """A ModelConfig from a Hugging Face ``MllamaConfig`` (``config.json``) object.
+
+    Absent optional keys take the HF defaults, which the record defaults equal.
+    """
+    src = source or name
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"expected a JSON object, got {type(data).__name__} in {src}")
+    root = _Fields(data, "", src)
+    v, t = root.section("vision_config"), root.section("text_config")
+
+    vision: dict[str, Any] = {"image_size": v.positive_int("image_size")}
+    for key in (
+        "patch_size",
+        "num_channels",
+        "hidden_size",
+        "intermediate_size",
+        "num_hidden_layers",
+        "num_global_layers",
+        "attention_heads",
+        "max_num_tiles",
+        "vision_output_dim",
+    ):
+        if v.has(key):
+            vision[key] = v.positive_int(key)
+    if v.has("norm_eps"):
+        vision["norm_eps"] = v.positive_float("norm_eps")
+    if v.has("intermediate_layers_indices"):
+        vision["intermediate_layers_indices"] = v.indices("intermediate_layers_indices")
+    if v.has("supported_aspect_ratios"):
+        vision["num_aspect_ratios"] = v.count("supported_aspect_ratios")
+
+    text: dict[str, Any] = {
+        key: t.positive_int(key)
+        for key in (
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "intermediate_size",
+        )
+    }
+    text["cross_attention_layers"] = t.indices("cross_attention_layers")
+    for key in ("head_dim", "vocab_size", "max_position_embeddings"):
+        if t.has(key):
+            text[key] = t.positive_int(key)
+    if t.has("rms_norm_eps"):
+        text["rms_norm_eps"] = t.positive_float("rms_norm_eps")
+    rope_theta = _hf_rope_theta(t)
+    if rope_theta is not None:
+        text["rope_theta"] = rope_theta
+
+    return ModelConfig(
+        name=name,
+        vision=_build(src, VisionConfig, vision),
+        text=_build(src, TextConfig, text),
+    )
+
+
+def meta_ffn_hidden_dim(dim: int, multiple_of: int, ffn_dim_multiplier: float | None) -> int:
+    """SwiGLU width as llama-models computes it: 2/3 of 4·dim, scaled, rounded up."""
+    hidden = 8 * dim // 3  # int(2 * (4 * dim) / 3) without float rounding
+    if ffn_dim_multiplier is not None:
+        hidden = int(ffn_dim_multiplier * hidden)
+    return multiple_of * -(-hidden // multiple_of)
+
+
+def meta_cross_attention_layers(num_self_layers: int, num_cross_layers: int) -> tuple[int, ...]:
+    """HF merged indices of the cross-attention layers of a Meta checkpoint.
+
+    llama-models' ``_init_fusion_schedule`` picks every k-th self layer counting from the last,
+    k = ceil(L / K) (fewer than K when that overshoots); a cross layer runs before the self layer
+    it is attached to, so the i-th cross layer lands at merged index ``self_index + i``.
+    """
+    k = math.ceil(num_self_layers / num_cross_layers)
+    schedule = list(range(num_self_layers))[::-1][::k][:num_cross_layers][::-1]
+    return tuple(index + i for i, index in enumerate(schedule))
+
+
+def config_from_meta_params(
+    data: Mapping[str, object], name: str, *, source: str | None = None
+) -> ModelConfig:
+    """A ModelConfig from a Meta ``params.json``; vision hyperparameters not in it take defaults."""
+    src = source or name
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"expected a JSON object, got {type(data).__name__} in {src}")
+    p = _Fields(data, "", src)
+    n_layers = p.positive_int("n_layers")
+    n_cross = p.positive_int("vision_num_cross_attention_layers")
+    if n_cross > n_layers:
+        raise ConfigError(
+            f"vision_num_cross_attention_layers {n_cross} exceeds n_layers {n_layers} in {src}"
+        )
+    cross = meta_cross_attention_layers(n_layers, n_cross)
+    if len(cross) != n_cross:  # llama-models would build the rest and never run them
+        raise ConfigError(
+            f"vision_num_cross_attention_layers {n_cross} does not fit n_layers {n_layers}: "
+            f"the fusion schedule places only {len(cross)} in {src}"
+        )
+    dim, n_heads = p.positive_int("dim"), p.positive_int("n_heads")
+    multiple_of = (
+        p.positive_int("multiple_of") if p.has("multiple_of") else META_DEFAULT_MULTIPLE_OF
+    )
+    multiplier = p.positive_float("ffn_dim_multiplier") if p.has("ffn_dim_multiplier") else None
+    try:
+        ffn = meta_ffn_hidden_dim(dim, multiple_of, multiplier)
+    except OverflowError:
+        raise p.error("ffn_dim_multiplier", f"{multiplier} times the FFN width overflows") from None
+
+    text: dict[str, Any] = {
+        "hidden_size": dim,
+        "num_hidden_layers": n_layers + n_cross,
+        "num_attention_heads": n_heads,
+        "num_key_value_heads": p.positive_int("n_kv_heads") if p.has("n_kv_heads") else n_heads,
+        "intermediate_size": ffn,
+        "vocab_size": p.positive_int("vocab_size"),
+        "cross_attention_layers": cross,
+    }
+    for key, field_name in (("norm_eps", "rms_norm_eps"), ("rope_theta", "rope_theta")):
+        if p.has(key):
+            text[field_name] = p.positive_float(key)
+    vision: dict[str, Any] = {"image_size": p.positive_int("vision_chunk_size")}
+    if p.has("vision_max_num_chunks"):
+        vision["max_num_tiles"] = p.positive_int("vision_max_num_chunks")
+
+    return ModelConfig(
+        name=name,
+        vision=_build(src, VisionConfig, vision),
+        text=_build(src, TextConfig, text),
+    )
+
+
+def _read_json_object(path: Path) -> Mapping[str, object]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"model config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"model config path is a directory, not a JSON file: {path}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read model config {path}: {e.strerror or e}") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(
+            f"{path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}"
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: JSON nested too deeply") from None
+    if not isinstance(data, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(data), "a number")
+        raise ConfigError(f"{path}: expected a JSON object at the top level, got {kind}")
+    return data
+
+
+def _name_from_path(path: Path) -> str:
+    """``llama-3.2-11b-vision.config.json`` -> its stem; ``Ckpt/[original/]config.json`` -> Ckpt."""
+    stem = path.name.removesuffix(".json").removesuffix(".config").removesuffix(".params")
+    if stem in ("config", "params"):
+        parent = path.resolve().parent
+        if parent.name == "original":  # Meta weights live in <checkpoint>/original/
+            parent = parent.parent
+        stem = parent.name or stem
+    return stem.lower()
+
+
+def load_model_config(name_or_path: str) -> ModelConfig:
+    """A preset by name, or a ``.json`` file: HF ``config.json`` or Meta ``params.json``."""
+    if name_or_path in PRESETS:
+        return PRESETS[name_or_path]
+    path = Path(name_or_path)
+    if not (
+        name_or_path.endswith(".json")
+        or os.sep in name_or_path
+        or "/" in name_or_path
+        or path.exists()
+    ):
+        raise UnknownNameError(
+            f"unknown model {name_or_path!r}; valid names: {', '.join(preset_names())} "
+            "(or a path to a config.json / params.json file)"
+        )
+    data = _read_json_object(path)
+    name = _name_from_path(path)
+    if "text_config" in data or "vision_config" in data:
+        return config_from_hf(data, name, source=str(path))
+    if "dim" in data and "n_layers" in data:
+        return config_from_meta_params(data, name, source=str(path))
+    raise ConfigError(
+        f"{path}: neither a Hugging Face MllamaConfig (text_config, vision_config) "
+        "nor a Meta params.json (dim, n_layers)"
+    )

@@ -1,0 +1,150 @@
+"""Lowering of the Llama 3.2 Vision encoder and projector, op by op as in HF's MllamaVisionModel.
+
+Scopes (a public contract): ``vision.local.{i}``, ``vision.global.{i}``, ``projector``; the
+embeddings and norms around the stacks are under ``vision``.
+"""
+
+from __future__ import annotations
+
+from irperf.builder import Builder, Value
+from irperf.dtypes import INT32, DType
+from irperf.ops import (
+    SDPA,
+    Add,
+    Concat,
+    Conv2d,
+    Embedding,
+    Expand,
+    Gelu,
+    Mul,
+    Pad,
+    Reshape,
+    Slice,
+    Sub,
+    Tanh,
+    Transpose,
+)
+from lowering.common import layernorm, linear, tanh_gate
+from lowering.config import VisionConfig
+
+
+def _encoder_block(b: Builder, x: Value, cfg: VisionConfig, *, gated: bool, dtype: DType) -> Value:
+    """Pre-norm transformer block: ``x + [gate *] attn(ln_1(x))``, ``x + [gate *] mlp(ln_2(x))``."""
+    w, heads = cfg.hidden_size, cfg.attention_heads
+    eps = cfg.norm_eps
+    h = layernorm(b, x, name="ln_1", eps=eps, dtype=dtype)
+    with b.scope("attn"):
+        q = linear(b, h, w, w, name="wq", dtype=dtype)
+        k = linear(b, h, w, w, name="wk", dtype=dtype)
+        v = linear(b, h, w, w, name="wv", dtype=dtype)
+        sdpa = SDPA(heads=heads, kv_heads=heads, head_dim=cfg.head_dim, causal=False)
+        a = b.add(sdpa, q, k, v, name="sdpa")
+        a = linear(b, a, w, w, name="wo", dtype=dtype)
+    if gated:
+        a = tanh_gate(b, a, name="gate_attn", dtype=dtype)
+    x = b.add(Add(), x, a, name="attn_residual")
+    h = layernorm(b, x, name="ln_2", eps=eps, dtype=dtype)
+    with b.scope("mlp"):
+        m = linear(b, h, w, cfg.intermediate_size, name="fc1", dtype=dtype, bias=True)
+        m = b.add(Gelu(), m, name="gelu")
+        m = linear(b, m, cfg.intermediate_size, w, name="fc2", dtype=dtype, bias=True)
+    if gated:
+        m = tanh_gate(b, m, name="gate_ffn", dtype=dtype)
+    return b.add(Add(), x, m, name="mlp_residual")
+
+
+def _tile_embedding(
+    b: Builder,
+    x: Value,
+    ar_ids: Value,
+    rows: int,
+    per_tile: int,
+    cfg: VisionConfig,
+    *,
+    name: str,
+    dtype: DType,
+) -> Value:
+    """``x + tanh(gate) * table[aspect_ratio_id]`` (HF ``Embedding(aspect ratios + 1, ...)``)."""
+    images, tiles = x.shape[0], cfg.max_num_tiles
+    with b.scope(name):
+        table = b.weight("embedding.weight", (rows, tiles * per_tile * cfg.hidden_size), dtype)
+        e = b.add(Embedding(), ar_ids, table, name="lookup")
+        shape = (images, tiles, per_tile, cfg.hidden_size)
+        e = b.add(Reshape(shape=shape), e, name="reshape")
+        e = tanh_gate(b, e, name="gate", dtype=dtype)
+        return b.add(Add(), x, e, name="add")
+
+
+def lower_vision_encoder(b: Builder, cfg: VisionConfig, *, images: int, dtype: DType) -> Value:
+    """The encoder for ``images`` images of ``max_num_tiles`` tiles each.
+
+    Returns ``[images, tiles * tokens_per_tile, vision_output_dim]``: the global stack's output
+    and the saved intermediates, concatenated per token, padding dropped.
+    """
+    t, c, p, w = cfg.max_num_tiles, cfg.image_size, cfg.patch_size, cfg.hidden_size
+    n, padded, patches = cfg.tokens_per_tile, cfg.padded_tokens_per_tile, cfg.patches_per_tile
+    rows = cfg.num_aspect_ratios + 1
+    with b.scope("vision"):
+        pixels = b.input("pixel_values", (images * t, cfg.num_channels, c, c), dtype)
+        ar_ids = b.input("aspect_ratio_ids", (images,), INT32)
+        with b.scope("patch_embedding"):
+            kernel = b.weight("weight", (w, cfg.num_channels, p, p), dtype)
+            x = b.add(Conv2d(stride=p), pixels, kernel, name="conv")
+            x = b.add(Reshape(shape=(images * t, w, patches)), x, name="flatten")
+            x = b.add(Transpose(perm=(0, 2, 1)), x, name="transpose")
+            x = b.add(Reshape(shape=(images, t, patches, w)), x, name="reshape")
+        x = _tile_embedding(
+            b, x, ar_ids, rows, 1, cfg, name="pre_tile_positional_embedding", dtype=dtype
+        )
+        with b.scope("class_embedding"):
+            cls = b.weight("weight", (w,), dtype)
+            cls = b.add(Expand(shape=(images, t, 1, w)), cls, name="expand")
+            x = b.add(Concat(axis=2), cls, x, name="concat")
+        with b.scope("gated_positional_embedding"):
+            pos = b.weight("embedding", (n, w), dtype)
+            gate = b.weight("gate", (1,), dtype)
+            tg = b.add(Tanh(), gate, name="gate.tanh")
+            one = b.constant("one", 1.0, (1,), dtype)
+            keep = b.add(Sub(), one, tg, name="one_minus_gate")
+            pos = b.add(Mul(), pos, keep, name="scale")
+            x = b.add(Add(), x, pos, name="add")
+            table = b.weight("tile_embedding.weight", (rows, t * n * w), dtype)
+            e = b.add(Embedding(), ar_ids, table, name="tile_embedding.lookup")
+            e = b.add(Reshape(shape=(images, t, n, w)), e, name="tile_embedding.reshape")
+            e = b.add(Mul(), e, tg, name="tile_embedding.scale")
+            x = b.add(Add(), x, e, name="tile_embedding.add")
+        x = layernorm(b, x, name="ln_pre", eps=cfg.norm_eps, dtype=dtype)
+        x = b.add(Pad(axis=2, after=padded - n), x, name="pad")
+        x = b.add(Reshape(shape=(images, t * padded, w)), x, name="flatten_tiles")
+
+        saved: dict[int, Value] = {}
+        for i in range(cfg.num_hidden_layers):
+            if i in cfg.intermediate_layers_indices:
+                saved[i] = x  # the residual stream entering block i
+            with b.block(f"local.{i}", "vision.local"):
+                x = _encoder_block(b, x, cfg, gated=False, dtype=dtype)
+        x = layernorm(b, x, name="ln_post", eps=cfg.norm_eps, dtype=dtype)
+        x = b.add(Reshape(shape=(images, t, padded, w)), x, name="unflatten_tiles")
+        x = _tile_embedding(
+            b, x, ar_ids, rows, 1, cfg, name="post_tile_positional_embedding", dtype=dtype
+        )
+        x = b.add(Reshape(shape=(images, t * padded, w)), x, name="flatten_tiles_post")
+        for i in range(cfg.num_global_layers):
+            with b.block(f"global.{i}", "vision.global"):
+                x = _encoder_block(b, x, cfg, gated=True, dtype=dtype)
+
+        with b.scope("output"):
+            parts = [x] + [saved[i] for i in cfg.intermediate_layers_indices]
+            out = cfg.vision_output_dim
+            y = b.add(Concat(axis=2), *parts, name="concat")
+            y = b.add(Reshape(shape=(images, t, padded, out)), y, name="unflatten")
+            y = b.add(Slice(axis=2, start=0, stop=n), y, name="unpad")
+            return b.add(Reshape(shape=(images, t * n, out)), y, name="flatten")
+
+
+def lower_projector(b: Builder, features: Value, text_width: int, *, dtype: DType) -> Value:
+    """``Linear(vision_output_dim, D)`` with bias on the unpadded vision tokens."""
+    with b.scope("projector"):
+        return linear(
+            b, features, features.shape[-1], text_width, name="proj", dtype=dtype, bias=True
+        )

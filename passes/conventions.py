@@ -1,0 +1,18 @@
+"""Counting conventions shared by the flops and bytes passes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from irperf.ops import SDPA, Conv2d, MatMul, Op
+
+Convention = Literal["matmul-only", "full"]
+CONVENTIONS: tuple[str, ...] = ("matmul-only", "full")
+
+MATMUL_ONLY_OPS: tuple[type[Op], ...] = (MatMul, Conv2d, SDPA)
+"""What PyTorch's FlopCounterMode and the seed post count: everything else costs nothing."""
+
+
+def counts(convention: str, op: Op) -> bool:
+    """Whether ``op`` costs anything (FLOPs or bytes) under ``convention``."""
+    return convention == "full" or isinstance(op, MATMUL_ONLY_OPS)

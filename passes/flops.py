@@ -1,0 +1,188 @@
+"""The ``flops`` pass: floating-point operations per node, transcendentals kept apart.
+
+A multiply-add is 2 FLOPs. ``docs/conventions.md`` has the table of every op's formula.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+from attrs import field, frozen
+
+from irperf.graph import Graph
+from irperf.ops import (
+    SDPA,
+    Binary,
+    Conv2d,
+    Embedding,
+    Exp,
+    Gelu,
+    LayerNorm,
+    MatMul,
+    Movement,
+    RMSNorm,
+    Rope,
+    Rsqrt,
+    Silu,
+    Softmax,
+    Source,
+    Tanh,
+)
+from irperf.ops.base import Op
+from irperf.pass_manager import AnalysisPass, one_of, register_pass
+from irperf.rules import RuleTable
+from irperf.types import TensorType
+from passes.conventions import CONVENTIONS, Convention, counts
+
+FMA_FLOPS = 2
+"""A multiply-add counts as two FLOPs (PyTorch FlopCounterMode, XLA, the seed post)."""
+SOFTMAX_FLOPS_PER_ELEMENT = 4  # running max, subtract, sum, divide; exp is a transcendental
+LAYERNORM_FLOPS_PER_ELEMENT = 7  # mean, centre, square, sum, normalise, scale, shift
+RMSNORM_FLOPS_PER_ELEMENT = 4  # square, sum, normalise, scale
+GELU_FLOPS_PER_ELEMENT = 4  # x/sqrt(2), 1 + erf, * x, * 0.5; erf is a transcendental
+SILU_FLOPS_PER_ELEMENT = 3  # -x, 1 + exp, x / (...); exp is a transcendental
+ROPE_FLOPS_PER_ELEMENT = 3  # x * cos + rotate(x) * sin
+ATTENTION_SCALE_FLOPS = 1  # scores * 1/sqrt(head_dim)
+CAUSAL_MASK_FLOPS = 1  # scores + mask
+
+
+@frozen(kw_only=True)
+class FlopCount:
+    """FLOPs and transcendental evaluations (exp, erf, tanh, rsqrt) of a node or a sum of nodes."""
+
+    flops: int = 0
+    transcendentals: int = 0
+
+    def __add__(self, other: FlopCount) -> FlopCount:
+        return FlopCount(
+            flops=self.flops + other.flops,
+            transcendentals=self.transcendentals + other.transcendentals,
+        )
+
+    @classmethod
+    def zero(cls) -> FlopCount:
+        return cls()
+
+
+Rule = Callable[[Op, Sequence[TensorType], TensorType], FlopCount]
+RULES: RuleTable[Rule] = RuleTable("flops")
+ZERO = FlopCount()
+
+
+@RULES.rule(Source, Movement, Embedding)
+def _free(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+    return ZERO  # no arithmetic: sources, copies and gathers
+
+
+@RULES.rule(MatMul)
+def _matmul(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+    return FlopCount(flops=FMA_FLOPS * out.numel * ins[0].shape[-1])
+
+
+@RULES.rule(Conv2d)
+def _conv(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+    _, c, kh, kw = ins[1].shape
+    return FlopCount(flops=FMA_FLOPS * out.numel * c * kh * kw)
+
+
+def attention_matmul_flops(op: SDPA, ins: Sequence[TensorType]) -> tuple[int, int]:
+    """FLOPs of ``q @ k^T`` and of ``scores @ v``, dense (causal masking is not subtracted)."""
+    q, k = ins[0], ins[1]
+    batch, sq = q.shape[0], q.shape[1]
+    per = FMA_FLOPS * batch * op.heads * sq * op.keys_attended(k) * op.head_dim
+    return per, per
+
+
+def attention_scores(op: SDPA, ins: Sequence[TensorType]) -> int:
+    """Elements of the (never materialised) score tensor ``[B, heads, Sq, keys]``."""
+    q, k = ins[0], ins[1]
+    return q.shape[0] * op.heads * q.shape[1] * op.keys_attended(k)
+
+
+@RULES.rule(SDPA)
+def _sdpa(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+    assert isinstance(op, SDPA)
+    qk, sv = attention_matmul_flops(op, ins)
+    scores = attention_scores(op, ins)
+    per_score = ATTENTION_SCALE_FLOPS + SOFTMAX_FLOPS_PER_ELEMENT
+    per_score += CAUSAL_MASK_FLOPS if op.causal else 0
+    return FlopCount(flops=qk + sv + per_score * scores, transcendentals=scores)
+
+
+def matmul_part(op: Op, ins: Sequence[TensorType], full: FlopCount) -> FlopCount:
+    """The part of a node's count that ``matmul-only`` keeps."""
+    if isinstance(op, SDPA):
+        return FlopCount(flops=sum(attention_matmul_flops(op, ins)))
+    return FlopCount(flops=full.flops)
+
+
+@RULES.rule(Softmax)
+def _softmax(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+    return FlopCount(flops=SOFTMAX_FLOPS_PER_ELEMENT * out.numel, transcendentals=out.numel)
+
+
+def _rows(t: TensorType) -> int:
+    return t.numel // t.shape[-1]
+
+
+@RULES.rule(LayerNorm)
+def _layernorm(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+    return FlopCount(flops=LAYERNORM_FLOPS_PER_ELEMENT * out.numel, transcendentals=_rows(out))
+
+
+@RULES.rule(RMSNorm)
+def _rmsnorm(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+    return FlopCount(flops=RMSNORM_FLOPS_PER_ELEMENT * out.numel, transcendentals=_rows(out))
+
+
+@RULES.rule(Gelu)
+def _gelu(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+    return FlopCount(flops=GELU_FLOPS_PER_ELEMENT * out.numel, transcendentals=out.numel)
+
+
+@RULES.rule(Silu)
+def _silu(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+    return FlopCount(flops=SILU_FLOPS_PER_ELEMENT * out.numel, transcendentals=out.numel)
+
+
+@RULES.rule(Tanh, Exp, Rsqrt)
+def _transcendental(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+    return FlopCount(transcendentals=out.numel)
+
+
+@RULES.rule(Rope)
+def _rope(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+    return FlopCount(flops=ROPE_FLOPS_PER_ELEMENT * out.numel)
+
+
+@RULES.rule(Binary)
+def _binary(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+    return FlopCount(flops=out.numel)
+
+
+def count_flops(graph: Graph, convention: Convention = "matmul-only") -> dict[str, FlopCount]:
+    out: dict[str, FlopCount] = {}
+    for node in graph:
+        rule = RULES.lookup(node)
+        ins = graph.operand_types(node)
+        if not counts(convention, node.op):
+            out[node.name] = ZERO
+            continue
+        full = rule(node.op, ins, node.type)
+        out[node.name] = full if convention == "full" else matmul_part(node.op, ins, full)
+    return out
+
+
+@register_pass
+@frozen(kw_only=True)
+class FlopsPass(AnalysisPass):
+    """FLOPs per node under a counting convention (``matmul-only`` or ``full``)."""
+
+    name: ClassVar[str] = "flops"
+    summary: ClassVar[str] = "FLOPs and transcendentals per node"
+    record_type: ClassVar[type] = FlopCount
+    convention: Convention = field(default="matmul-only", validator=one_of(*CONVENTIONS))
+
+    def analyze(self, graph: Graph) -> dict[str, FlopCount]:
+        return count_flops(graph, self.convention)

@@ -1,0 +1,51 @@
+"""The ``params`` pass: parameters per node (a weight's element count; every other node 0)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from attrs import frozen
+
+from irperf.graph import Graph
+from irperf.ops import Weight
+from irperf.pass_manager import AnalysisPass, register_pass
+
+
+@frozen(kw_only=True)
+class ParamCount:
+    params: int = 0
+    weight_bytes: int = 0
+
+    def __add__(self, other: ParamCount) -> ParamCount:
+        return ParamCount(
+            params=self.params + other.params, weight_bytes=self.weight_bytes + other.weight_bytes
+        )
+
+    @classmethod
+    def zero(cls) -> ParamCount:
+        return cls()
+
+
+NO_PARAMS = ParamCount()
+
+
+def count_params(graph: Graph) -> dict[str, ParamCount]:
+    return {
+        n.name: ParamCount(params=n.type.numel, weight_bytes=n.type.nbytes)
+        if isinstance(n.op, Weight)
+        else NO_PARAMS
+        for n in graph
+    }
+
+
+@register_pass
+@frozen(kw_only=True)
+class ParamsPass(AnalysisPass):
+    """Parameter count and weight storage per node; a scope's count is a sum over its nodes."""
+
+    name: ClassVar[str] = "params"
+    summary: ClassVar[str] = "parameters and weight bytes per node"
+    record_type: ClassVar[type] = ParamCount
+
+    def analyze(self, graph: Graph) -> dict[str, ParamCount]:
+        return count_params(graph)

@@ -1,0 +1,100 @@
+"""The ``roofline`` pass: per-node compute and memory time on a target, and the two latency views.
+
+Aggregate roofline (the seed's method): ``max(sum F / peak, sum B / bandwidth)``.
+Per-op roofline: ``sum max(F_i / peak, B_i / bandwidth)``. ``mfu`` and ``mbu`` scale the peak
+and the bandwidth (0.4 = kernels reach 40% of peak).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from attrs import field, frozen
+
+from irperf.dtypes import DType
+from irperf.errors import PassError, TargetError
+from irperf.graph import Graph, Node
+from irperf.pass_manager import AnalysisPass, register_pass
+from passes.bytes import Traffic
+from passes.flops import FlopCount
+from targets import Target, load_target
+
+
+@frozen(kw_only=True)
+class RooflineTime:
+    compute_s: float = 0.0
+    memory_s: float = 0.0
+
+    @property
+    def latency_s(self) -> float:
+        return max(self.compute_s, self.memory_s)
+
+
+def _fraction(inst: object, attribute: object, value: float) -> None:
+    if not 0.0 < value <= 1.0:
+        name = getattr(attribute, "name", "factor")
+        raise PassError(f"pass 'roofline': {name} must be in (0, 1], got {value}")
+
+
+def compute_dtype(graph: Graph, node: Node) -> DType:
+    """The format a node computes in: its narrowest block-format operand, else its result's."""
+    blocks = [t.dtype for t in graph.operand_types(node) if t.dtype.is_block]
+    return min(blocks, key=lambda d: d.tile_bytes) if blocks else node.type.dtype
+
+
+def peak_for(target: Target, dt: DType, cache: dict[str, float]) -> float:
+    """Peak FLOP/s for ``dt`` at the target's default fidelity, or its default format's peak."""
+    peak = cache.get(dt.name)
+    if peak is None:
+        try:
+            peak = target.peak_flops_per_s(dt.name)
+        except TargetError:
+            peak = target.peak_flops_per_s()
+        cache[dt.name] = peak
+    return peak
+
+
+def roofline_times(
+    graph: Graph, target: Target, *, mfu: float = 1.0, mbu: float = 1.0
+) -> dict[str, RooflineTime]:
+    flops = graph.records(FlopCount)
+    traffic = graph.records(Traffic)
+    bandwidth = target.dram_bandwidth_bytes_per_s * mbu
+    peaks: dict[str, float] = {}
+    out: dict[str, RooflineTime] = {}
+    for node in graph:
+        f = flops[node.name].flops
+        b = traffic[node.name].bytes
+        compute = f / (peak_for(target, compute_dtype(graph, node), peaks) * mfu) if f else 0.0
+        out[node.name] = RooflineTime(compute_s=compute, memory_s=b / bandwidth)
+    return out
+
+
+def aggregate_roofline_s(times: Iterable[RooflineTime]) -> float:
+    compute = memory = 0.0
+    for t in times:
+        compute += t.compute_s
+        memory += t.memory_s
+    return max(compute, memory)
+
+
+def per_op_roofline_s(times: Iterable[RooflineTime]) -> float:
+    return sum(t.latency_s for t in times)
+
+
+@register_pass
+@frozen(kw_only=True)
+class RooflinePass(AnalysisPass):
+    """Compute and memory time per node on ``target``; needs flops and bytes records."""
+
+    name: ClassVar[str] = "roofline"
+    summary: ClassVar[str] = "roofline compute and memory time per node on a target"
+    record_type: ClassVar[type] = RooflineTime
+    requires: ClassVar[tuple[type, ...]] = (FlopCount, Traffic)
+    target: str = "n300-seed"
+    mfu: float = field(default=1.0, validator=_fraction)
+    mbu: float = field(default=1.0, validator=_fraction)
+
+    def analyze(self, graph: Graph) -> dict[str, RooflineTime]:
+        return roofline_times(graph, load_target(self.target), mfu=self.mfu, mbu=self.mbu)

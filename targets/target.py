@@ -1,0 +1,188 @@
+"""The hardware Target record: chips, core grid, memories, matrix-engine rates and links."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection
+from typing import Any
+
+from attrs import Attribute, Factory, field, frozen
+
+from irperf.dtypes import DTYPES
+from irperf.errors import TargetError
+
+ANY_DTYPE = "any"
+"""A compute rate that applies to every data format (GPUs, idealised targets)."""
+
+NO_FIDELITY = "none"
+"""A compute rate with no math-fidelity phases (GPUs, idealised targets)."""
+
+FIDELITIES = ("lofi", "hifi2", "hifi3", "hifi4", NO_FIDELITY)
+KINDS = ("idealised", "tenstorrent", "gpu")
+
+_Validator = Callable[[Any, "Attribute[Any]", Any], None]
+
+
+def _owner(instance: object) -> str:
+    name = getattr(instance, "name", None)
+    return f"target {name!r}: " if isinstance(name, str) else ""
+
+
+def _nonempty(instance: object, attribute: Attribute[Any], value: str) -> None:
+    if not value.strip():
+        raise TargetError(f"{attribute.name} must not be empty")
+
+
+def _positive(instance: object, attribute: Attribute[Any], value: float) -> None:
+    # `not value > 0` also rejects NaN.
+    if not (value > 0 and math.isfinite(value)):
+        raise TargetError(f"{_owner(instance)}{attribute.name} must be > 0, got {value!r}")
+
+
+def _non_negative(instance: object, attribute: Attribute[Any], value: float) -> None:
+    if not (value >= 0 and math.isfinite(value)):
+        raise TargetError(f"{_owner(instance)}{attribute.name} must be >= 0, got {value!r}")
+
+
+def _optional_positive(instance: object, attribute: Attribute[Any], value: float | None) -> None:
+    if value is not None:
+        _positive(instance, attribute, value)
+
+
+def _positive_pair(instance: object, attribute: Attribute[Any], value: tuple[int, int]) -> None:
+    if len(value) != 2 or not all(v > 0 for v in value):
+        raise TargetError(
+            f"{_owner(instance)}{attribute.name} must be two positive integers, got {value!r}"
+        )
+
+
+def _one_of(valid: Collection[str]) -> _Validator:
+    def check(instance: object, attribute: Attribute[Any], value: str) -> None:
+        if value not in valid:
+            choices = ", ".join(sorted(valid))
+            raise TargetError(
+                f"{_owner(instance)}{attribute.name} {value!r} is not one of: {choices}"
+            )
+
+    return check
+
+
+_compute_dtype = _one_of([*DTYPES, ANY_DTYPE])
+_fidelity = _one_of(FIDELITIES)
+
+
+@frozen(kw_only=True)
+class ComputeRate:
+    """Matrix-engine throughput of one core for one data format at one math fidelity."""
+
+    dtype: str = field(validator=_compute_dtype)
+    fidelity: str = field(validator=_fidelity)
+    flops_per_s_per_core: float = field(validator=_positive)
+
+
+@frozen(kw_only=True)
+class Link:
+    """Chip-to-chip links usable by user kernels; bandwidth is per link and per direction."""
+
+    bandwidth_bytes_per_s: float = field(validator=_positive)
+    latency_s: float = field(validator=_non_negative)
+    count: int = field(validator=_positive)
+
+
+@frozen(kw_only=True)
+class Target:
+    """One machine: ``chips`` identical chips in a ``mesh``, each with a ``grid`` of cores.
+
+    Sizes and rates are per core or per chip as their names say; the properties give totals over
+    all chips. ``compute`` lists matrix-engine rates per (dtype, fidelity); ``rate`` looks one up.
+    Matmuls whose input has fewer than ``small_m_rows`` rows run ``small_m_rate_divisor`` times
+    slower (0 rows: no such penalty). Elementwise rates are None where the reference has no figure.
+    """
+
+    name: str = field(validator=_nonempty)
+    description: str
+    kind: str = field(validator=_one_of(KINDS))
+    chips: int = field(validator=_positive)
+    mesh: tuple[int, int] = field(
+        default=Factory(lambda self: (1, self.chips), takes_self=True), validator=_positive_pair
+    )
+    grid: tuple[int, int] = field(validator=_positive_pair)
+    clock_hz: float = field(validator=_positive)
+    l1_bytes_per_core: int = field(validator=_positive)
+    l1_usable_bytes_per_core: int = field(
+        default=Factory(lambda self: self.l1_bytes_per_core, takes_self=True),
+        validator=_positive,
+    )
+    dram_bytes_per_chip: int = field(validator=_positive)
+    dram_channels_per_chip: int = field(validator=_positive)
+    dram_bandwidth_bytes_per_s_per_chip: float = field(validator=_positive)
+    compute: tuple[ComputeRate, ...]
+    default_dtype: str = field(validator=_compute_dtype)
+    default_fidelity: str = field(validator=_fidelity)
+    link: Link | None = None
+    dispatch_overhead_s: float = field(validator=_non_negative)
+    small_m_rows: int = field(default=0, validator=_non_negative)
+    small_m_rate_divisor: int = field(default=1, validator=_positive)
+    sfpu_flops_per_s_per_core: float | None = field(default=None, validator=_optional_positive)
+    eltwise_add_flops_per_s_per_core: float | None = field(
+        default=None, validator=_optional_positive
+    )
+    eltwise_mul_flops_per_s_per_core: float | None = field(
+        default=None, validator=_optional_positive
+    )
+    sources: tuple[str, ...]
+
+    def __attrs_post_init__(self) -> None:
+        where = f"target {self.name!r}"
+        if self.mesh[0] * self.mesh[1] != self.chips:
+            raise TargetError(f"{where}: mesh {self.mesh} does not hold {self.chips} chips")
+        if self.l1_usable_bytes_per_core > self.l1_bytes_per_core:
+            raise TargetError(f"{where}: l1_usable_bytes_per_core exceeds l1_bytes_per_core")
+        if not self.compute:
+            raise TargetError(f"{where}: compute lists no rates")
+        keys = [(c.dtype, c.fidelity) for c in self.compute]
+        for key in keys:
+            if keys.count(key) > 1:
+                raise TargetError(f"{where}: compute lists {key[0]}/{key[1]} twice")
+        self.rate()  # the defaults must name a rate
+
+    @property
+    def cores_per_chip(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    @property
+    def cores(self) -> int:
+        """Compute cores over all chips."""
+        return self.cores_per_chip * self.chips
+
+    @property
+    def dram_bandwidth_bytes_per_s(self) -> float:
+        """DRAM bandwidth over all chips."""
+        return self.dram_bandwidth_bytes_per_s_per_chip * self.chips
+
+    @property
+    def dram_bytes(self) -> int:
+        """DRAM capacity over all chips."""
+        return self.dram_bytes_per_chip * self.chips
+
+    def rate(self, dtype: str | None = None, fidelity: str | None = None) -> ComputeRate:
+        """The matrix rate for ``dtype`` at ``fidelity`` (None: the target's defaults).
+
+        An exact match wins; then a fidelity-free rate for the dtype, then the ``any`` dtype.
+        """
+        dt = self.default_dtype if dtype is None else dtype.lower()
+        fi = self.default_fidelity if fidelity is None else fidelity.lower()
+        by_key = {(c.dtype, c.fidelity): c for c in self.compute}
+        for key in ((dt, fi), (dt, NO_FIDELITY), (ANY_DTYPE, fi), (ANY_DTYPE, NO_FIDELITY)):
+            if key in by_key:
+                return by_key[key]
+        valid = ", ".join(f"{d}/{f}" for d, f in by_key)
+        raise TargetError(f"target {self.name!r} has no compute rate for {dt}/{fi}; valid: {valid}")
+
+    def peak_flops_per_s(self, dtype: str | None = None, fidelity: str | None = None) -> float:
+        """Matrix-engine peak over every core of every chip."""
+        return self.rate(dtype, fidelity).flops_per_s_per_core * self.cores
+
+    def matmul_rate_divisor(self, rows: int) -> int:
+        """How many times slower a matmul runs when its input has ``rows`` rows."""
+        return self.small_m_rate_divisor if rows < self.small_m_rows else 1
