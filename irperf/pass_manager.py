@@ -73,7 +73,11 @@ def register_pass(cls: P) -> P:
     if not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", name):
         raise PassError(f"pass name {name!r} is not kebab-case")
     existing = _REGISTRY.get(name)
-    if existing is not None and existing is not cls:
+    reloaded = existing is not None and (existing.__module__, existing.__qualname__) == (
+        cls.__module__,
+        cls.__qualname__,
+    )
+    if existing is not None and existing is not cls and not reloaded:
         raise PassError(f"pass name '{name}' is already registered by {existing.__qualname__}")
     _REGISTRY[name] = cls
     return cls
@@ -91,13 +95,22 @@ def _ensure_loaded() -> None:
     _loaded = True
     for fn in _loaders:
         fn()
-    for ep in metadata.entry_points(group="irperf.passes"):
+    load_entry_points()
+
+
+def load_entry_points(group: str = "irperf.passes") -> list[str]:
+    """Register the passes that installed packages declare in the entry-point ``group``."""
+    names = []
+    for ep in metadata.entry_points(group=group):
         try:
             obj = ep.load()
         except Exception as e:  # a broken plugin must not take the CLI down with a traceback
             raise PassError(f"entry point '{ep.name}' ({ep.value}) failed to load: {e}") from e
-        if isinstance(obj, type) and issubclass(obj, Pass):
-            register_pass(obj)
+        if not (isinstance(obj, type) and issubclass(obj, Pass)):
+            raise PassError(f"entry point '{ep.name}' ({ep.value}) is not a Pass class")
+        register_pass(obj)
+        names.append(obj.name)
+    return names
 
 
 def pass_names() -> list[str]:
@@ -157,7 +170,8 @@ def _convert(pass_name: str, key: str, value: str, kind: Any) -> Any:
     if origin is typing.Literal:
         allowed = [str(a) for a in typing.get_args(kind)]
         if value not in allowed:
-            raise PassError(f"pass '{pass_name}': option {key}={value!r}; valid: {allowed}")
+            valid = ", ".join(allowed)
+            raise PassError(f"pass '{pass_name}': option {key}={value!r}; valid: {valid}")
         return value
     try:
         if kind is bool:

@@ -21,6 +21,11 @@ def add_parsers(sub: Any) -> None:
         help="draw one of each run of identical blocks with an 'xN' badge",
     )
     p.add_argument(
+        "--show-weights",
+        action="store_true",
+        help="draw weights and constants as nodes (default: listed in their users' labels)",
+    )
+    p.add_argument(
         "--annotate",
         action="store_true",
         help="run flops/bytes first so node labels show FLOPs and bytes",
@@ -40,11 +45,17 @@ def run(args: argparse.Namespace) -> int:
     for fmt in ("dot", "svg", "png"):
         path = getattr(args, fmt)
         if path:
-            render_to_file(graph, path, fmt, collapse_repeats=args.collapse_repeats)
+            render_to_file(
+                graph,
+                path,
+                fmt,
+                collapse_repeats=args.collapse_repeats,
+                show_weights=args.show_weights,
+            )
             print(f"wrote {path} ({len(graph):,} nodes)")
             return 0
-    if args.collapse_repeats:
-        raise UsageError("lower: --collapse-repeats needs --dot, --svg or --png")
+    if args.collapse_repeats or args.show_weights:
+        raise UsageError("lower: --collapse-repeats and --show-weights need --dot, --svg or --png")
     blocks = len(graph.blocks)
     print(f"{graph.name}: {len(graph):,} nodes in {blocks} blocks; use --dot/--svg/--png to draw")
     return 0

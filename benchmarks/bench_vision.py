@@ -1,0 +1,65 @@
+"""Time lowering and each analysis pass on the 90B vision part (encoder + projector).
+
+    python benchmarks/bench_vision.py [--repeats 20]
+
+Prints the median of each step in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import irperf
+from irperf.graph import Graph
+from irperf.verify import verify
+
+MODEL = "llama-3.2-90b-vision"
+STEPS = (
+    "flops{convention=full}",
+    "bytes{convention=full}",
+    "params",
+    "roofline{target=n300-seed}",
+)
+
+
+def median_ms(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeats", type=int, default=20)
+    args = ap.parse_args()
+    irperf.run(irperf.lower(MODEL, part="vision"), "params")  # warm imports and caches
+
+    g: Graph = irperf.lower(MODEL, part="vision")
+    rows = [
+        (
+            "lower (vision + projector)",
+            median_ms(lambda: irperf.lower(MODEL, "vision"), args.repeats),
+        )
+    ]
+    rows.append(("verify", median_ms(lambda: verify(g), args.repeats)))
+    for step in STEPS:
+        rows.append((step, median_ms(lambda step=step: irperf.run(g, step), args.repeats)))
+
+    def whole() -> None:
+        h = irperf.lower(MODEL, part="vision")
+        irperf.run(h, ",".join(STEPS))
+
+    rows.append(("lower + all passes", median_ms(whole, args.repeats)))
+    print(f"{MODEL} vision part: {len(g):,} nodes, median of {args.repeats} runs")
+    for name, ms in rows:
+        print(f"  {name:32s} {ms:8.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

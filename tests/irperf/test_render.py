@@ -1,0 +1,425 @@
+"""Tests for the graphviz renderer: clusters, collapsed repeats, escaping, annotations, the CLI."""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import graphviz
+import pytest
+from attrs import define, field, frozen
+
+import irperf.render
+from irperf.builder import Builder
+from irperf.cli import main
+from irperf.dtypes import BF16
+from irperf.errors import IrperfError
+from irperf.graph import Graph
+from irperf.ops import Add, Constant, Gelu, MatMul, OpFamily, Weight
+from irperf.pass_manager import run_pipeline
+from irperf.render import PALETTE, escape_label, find_repeats, render_to_file, to_dot
+from irperf.types import TensorType
+from lowering import load_model_config
+from lowering.model import lower
+
+MODEL = "llama-3.2-11b-vision"
+CFG = load_model_config(MODEL).vision
+LOCAL, GLOBAL = CFG.num_hidden_layers, CFG.num_global_layers  # 32 and 8
+TOKENS = CFG.max_num_tiles * CFG.padded_tokens_per_tile  # 4 * 1032
+WIDTH = CFG.hidden_size
+BF16_BYTES = 2
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz 'dot' not installed")
+
+
+# ---- reading the DOT back -----------------------------------------------------------------
+
+NODE = re.compile(r"^\s*(\S+) \[label=")
+EDGE = re.compile(r"^\s*(\S+) -> (\S+)")
+QUOTED = r'"((?:[^"\\]|\\.)*)"'
+
+
+@define
+class Cluster:
+    label: str = ""
+    parent: str | None = None
+    nodes: list[str] = field(factory=list)
+
+
+def clusters(src: str) -> list[Cluster]:
+    """The clusters of DOT written by the graphviz package (one statement per line)."""
+    found: list[Cluster] = []
+    stack: list[Cluster] = []
+    for line in src.splitlines():
+        s = line.strip()
+        if s.startswith("subgraph cluster_"):
+            c = Cluster(parent=stack[-1].label if stack else None)
+            found.append(c)
+            stack.append(c)
+        elif s == "}":
+            if stack:
+                stack.pop()
+        elif stack and not stack[-1].label and (m := re.search(r"label=(" + QUOTED + r"|\S+)", s)):
+            stack[-1].label = m.group(2) if m.group(2) is not None else m.group(1)
+        elif stack and re.fullmatch(r"n\d+", s):
+            stack[-1].nodes.append(s)
+    return found
+
+
+def declared(src: str) -> list[str]:
+    return [m.group(1) for line in src.splitlines() if (m := NODE.match(line))]
+
+
+def edges(src: str) -> list[tuple[str, str]]:
+    return [(m.group(1), m.group(2)) for line in src.splitlines() if (m := EDGE.match(line))]
+
+
+def node_id(src: str, name: str) -> str:
+    """The id of the node whose tooltip is ``name``."""
+    for line in src.splitlines():
+        if f'tooltip="{name}"' in line and (m := NODE.match(line)):
+            return m.group(1)
+    raise AssertionError(f"no node {name} in the DOT")
+
+
+def label_lines(src: str, name: str) -> list[str]:
+    for line in src.splitlines():
+        if f'tooltip="{name}"' in line and (m := re.search(r"\[label=" + QUOTED, line)):
+            return m.group(1).split("\\n")
+    raise AssertionError(f"no node {name} in the DOT")
+
+
+def drawn_in_block(graph: Graph, scope: str) -> int:
+    """Nodes of a block drawn by default: all but its weights and constants."""
+    return sum(1 for n in graph if n.block == scope and not isinstance(n.op, Weight | Constant))
+
+
+@pytest.fixture(scope="module")
+def vision() -> Graph:
+    return lower(MODEL, "vision")
+
+
+@pytest.fixture(scope="module")
+def plain(vision: Graph) -> str:
+    return to_dot(vision)
+
+
+@pytest.fixture(scope="module")
+def collapsed(vision: Graph) -> str:
+    return to_dot(vision, collapse_repeats=True)
+
+
+# ---- clusters and collapsed repeats -------------------------------------------------------
+
+
+def test_one_cluster_per_block(vision: Graph, plain: str) -> None:
+    labels = [c.label for c in clusters(plain)]
+    local = [lb for lb in labels if lb.endswith("(vision.local)")]
+    global_ = [lb for lb in labels if lb.endswith("(vision.global)")]
+    assert len(local) == LOCAL and len(global_) == GLOBAL
+    assert local[3] == "vision.local.3 (vision.local)"
+    by_label = {c.label: c for c in clusters(plain)}
+    assert by_label["vision.local.3 (vision.local)"].parent == "vision"  # inside its stage
+    assert len(by_label["vision.local.3 (vision.local)"].nodes) == drawn_in_block(
+        vision, "vision.local.3"
+    )
+    assert "projector" in by_label
+
+
+def test_find_repeats_on_the_vision_encoder(vision: Graph) -> None:
+    runs = find_repeats(vision)
+    assert [(r.kind, len(r.blocks)) for r in runs] == [
+        ("vision.local", LOCAL),
+        ("vision.global", GLOBAL),
+    ]
+    assert runs[0].blocks[0] == "vision.local.0" and runs[1].blocks[-1] == "vision.global.7"
+
+
+def test_collapse_keeps_one_block_per_run(vision: Graph, plain: str, collapsed: str) -> None:
+    blocks = [c for c in clusters(collapsed) if "(vision." in c.label]
+    assert len(blocks) == 2
+    assert f"x{LOCAL}" in blocks[0].label and "vision.local.0 .. vision.local.31" in blocks[0].label
+    assert f"x{GLOBAL}" in blocks[1].label
+    per_local = drawn_in_block(vision, "vision.local.0")
+    per_global = drawn_in_block(vision, "vision.global.0")
+    dropped = (LOCAL - 1) * per_local + (GLOBAL - 1) * per_global
+    assert len(declared(collapsed)) == len(declared(plain)) - dropped
+    assert 5 * len(declared(collapsed)) < len(declared(plain))
+
+
+def test_collapsed_edges_join_declared_nodes(collapsed: str) -> None:
+    ids = set(declared(collapsed))
+    es = edges(collapsed)
+    assert es and all(a in ids and b in ids for a, b in es)
+    assert len(es) == len(set(es)), "duplicate edges"
+    assert all(a != b for a, b in es)
+
+
+def test_node_ids_are_synthetic(plain: str) -> None:
+    assert all(re.fullmatch(r"n\d+", i) for i in declared(plain))
+    assert len(set(declared(plain))) == len(declared(plain))
+
+
+def test_collapse_redirects_edges_to_the_drawn_block(collapsed: str) -> None:
+    # The encoder's output concatenates the residual stream entering blocks 3, 7, 15, 23, 30,
+    # i.e. the outputs of local blocks 2, 6, ...: all are drawn as local.0's output.
+    rep_out = node_id(collapsed, "vision.local.0.mlp_residual")
+    concat = node_id(collapsed, "vision.output.concat")
+    ln_post = node_id(collapsed, "vision.ln_post")
+    rep_in = node_id(collapsed, "vision.local.0.ln_1")
+    es = set(edges(collapsed))
+    assert (rep_out, concat) in es
+    assert (rep_out, ln_post) in es  # local.31's output, redirected
+    assert (rep_out, rep_in) not in es  # local.i -> local.i+1 is what "x32" says
+
+
+def test_collapse_is_a_no_op_without_repeats() -> None:
+    g = _chain([64, 32, 64])  # neighbours differ in width
+    assert find_repeats(g) == []
+    assert to_dot(g, collapse_repeats=True) == to_dot(g)
+
+
+def test_a_different_block_splits_a_run() -> None:
+    g = _chain([64, 64, 64, 32, 64, 64])
+    assert [r.blocks for r in find_repeats(g)] == [("b.0", "b.1", "b.2"), ("b.4", "b.5")]
+
+
+def _chain(widths: list[int]) -> Graph:
+    """``x`` through one block per width (matmul to the width, then back to 64)."""
+    b = Builder(Graph("chain"))
+    x = b.input("x", (8, 64), BF16)
+    for i, w in enumerate(widths):
+        with b.block(f"b.{i}", "mlp"):
+            h = b.add(MatMul(), x, b.weight("up.weight", (64, w), BF16), name="up")
+            h = b.add(Gelu(), h, name="act")
+            x = b.add(MatMul(), h, b.weight("down.weight", (w, 64), BF16), name="down")
+    return b.graph
+
+
+def test_to_dot_is_fast_on_the_90b_encoder() -> None:
+    g = lower("llama-3.2-90b-vision", "vision")
+    start = time.perf_counter()
+    to_dot(g)
+    to_dot(g, collapse_repeats=True)
+    assert time.perf_counter() - start < 2.0  # linear: a few tens of ms for ~1,100 nodes
+
+
+# ---- labels -------------------------------------------------------------------------------
+
+
+def test_labels_show_name_op_type_and_weights(plain: str) -> None:
+    lines = label_lines(plain, "vision.local.0.attn.wq")
+    assert lines == [
+        "attn.wq",
+        "matmul",
+        f"bf16[1x{TOKENS}x{WIDTH}]",
+        f"weight: bf16[{WIDTH}x{WIDTH}]",
+    ]
+    assert label_lines(plain, "vision.local.0.ln_1")[3:] == [
+        f"weight: bf16[{WIDTH}]",
+        f"bias: bf16[{WIDTH}]",
+    ]
+    assert "FLOPs" not in plain and "bytes " not in plain
+
+
+def test_labels_show_flops_and_bytes_after_analysis() -> None:
+    import passes  # noqa: F401  (registers flops and bytes)
+
+    g = run_pipeline(lower(MODEL, "vision"), "flops,bytes")
+    src = to_dot(g, collapse_repeats=True)
+    lines = label_lines(src, "vision.local.0.attn.wq")
+    flops = 2 * TOKENS * WIDTH * WIDTH  # a multiply-add per output element and input feature
+    moved = (TOKENS * WIDTH + WIDTH * WIDTH + TOKENS * WIDTH) * BF16_BYTES  # x, w in; y out
+    assert f"FLOPs {flops:,}" in lines and f"bytes {moved:,}" in lines
+    assert "FLOPs 13,526,630,400" in lines
+    assert not any(line.startswith("FLOPs") for line in label_lines(src, "vision.pad"))
+
+
+def test_show_weights_draws_weights_as_nodes(vision: Graph, plain: str) -> None:
+    shown = to_dot(vision, show_weights=True)
+    sources = sum(1 for n in vision if isinstance(n.op, Weight | Constant))
+    assert len(declared(shown)) == len(declared(plain)) + sources
+    wq_w = node_id(shown, "vision.local.0.attn.wq.weight")
+    assert (wq_w, node_id(shown, "vision.local.0.attn.wq")) in set(edges(shown))
+    assert "weight: bf16" not in shown
+    assert label_lines(shown, "vision.gated_positional_embedding.one")[1] == "constant"
+
+
+def test_colours_follow_the_op_family(plain: str) -> None:
+    assert set(PALETTE) == set(OpFamily)
+    line = next(ln for ln in plain.splitlines() if 'tooltip="vision.local.0.attn.sdpa"' in ln)
+    assert f'fillcolor="{PALETTE[OpFamily.ATTENTION]}"' in line
+    assert f'bgcolor="{PALETTE[OpFamily.ATTENTION]}">attention<' in plain  # the legend
+
+
+NASTY = ['q"uote', "<b>html</b>", "{rec|ord}", "back\\slash", "new\nline", "\\N", 'end\\"', "x>"]
+
+
+def _nasty_graph() -> Graph:
+    g = Graph('<g "name">')
+    g.blocks['blk<"{|}>'] = "kind\\"
+    g.add("in<put>", Weight(type=TensorType((4, 4), BF16)), stage='st"age')
+    prev = "in<put>"
+    for i, name in enumerate(NASTY):
+        full = f'blk<"{{|}}>.{name}' if i % 2 else name
+        g.add(full, Add(), [prev, prev], stage='st"age', block='blk<"{|}>' if i % 2 else None)
+        prev = full
+    return g
+
+
+def test_escape_label() -> None:
+    assert escape_label('a"b') == 'a\\"b'
+    assert escape_label("<b>") == "\\<b\\>"
+    assert escape_label("{a|b}") == "\\{a\\|b\\}"
+    assert escape_label("a\\b") == "a\\\\b"
+    assert escape_label("a\nb") == "a\\nb"
+    assert isinstance(escape_label("<x>"), graphviz.quoting.NoHtml)
+
+
+@needs_dot
+@pytest.mark.parametrize("show_weights", [False, True])
+def test_nasty_names_render_through_dot(show_weights: bool) -> None:
+    src = to_dot(_nasty_graph(), show_weights=show_weights)
+    done = subprocess.run(["dot", "-Tsvg"], input=src.encode(), capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    assert not done.stderr.strip(), done.stderr.decode()
+    svg = ET.fromstring(done.stdout)
+    texts = {t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")}
+    for name in NASTY:
+        assert name.split("\n")[0] in texts, name  # drawn literally, \N not substituted
+    assert "line" in texts  # the newline broke the line
+    assert 'blk<"{|}> (kind\\)' in texts  # the block cluster's label
+    assert '<g "name">: 9 nodes' in texts  # the legend's title
+
+
+# ---- fusion groups ------------------------------------------------------------------------
+
+
+@frozen
+class Fusion:
+    """A stand-in for the fusion pass's records."""
+
+    fusion_group: str
+
+
+def test_fusion_groups_are_dashed_clusters(vision: Graph) -> None:
+    g = vision.copy()
+    blk = "vision.local.0.attn."
+    groups = {blk + n: "local0-qkv" for n in ("wq", "wk", "wv", "sdpa")}
+    groups |= {"vision.local.0.mlp_residual": "seam", "vision.local.1.ln_1": "seam"}
+    groups |= {"vision.ln_pre": "alone"}
+    g.set_records(Fusion, {name: Fusion(group) for name, group in groups.items()})
+    src = to_dot(g)
+    by_label = {c.label: c for c in clusters(src)}
+    qkv = by_label["fusion local0-qkv"]
+    assert qkv.parent == "vision.local.0 (vision.local)"  # inside the block
+    assert sorted(qkv.nodes) == sorted(node_id(src, n) for n in groups if n.startswith(blk))
+    assert by_label["fusion seam"].parent == "vision"  # spans two blocks: in their stage
+    assert "fusion alone" not in by_label  # a group of one is no group
+    assert 'style="dashed,rounded"' in src
+
+
+def test_records_without_fusion_groups_draw_no_fusion_cluster(vision: Graph) -> None:
+    g = vision.copy()
+    g.set_records(int, {"vision.ln_pre": 3})
+    assert "fusion" not in to_dot(g)
+
+
+# ---- files, the CLI, errors ---------------------------------------------------------------
+
+
+def test_render_to_file_writes_dot(tmp_path: Path) -> None:
+    g = _chain([64, 64])
+    render_to_file(g, tmp_path / "g.dot", "dot", collapse_repeats=True)
+    assert (tmp_path / "g.dot").read_text() == to_dot(g, collapse_repeats=True)
+
+
+@needs_dot
+@pytest.mark.parametrize("fmt", ["svg", "png"])
+def test_render_to_file_draws(tmp_path: Path, vision: Graph, fmt: str) -> None:
+    path = tmp_path / f"g.{fmt}"
+    render_to_file(vision, path, fmt, collapse_repeats=True)
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG") if fmt == "png" else b"<svg" in data
+
+
+def test_render_to_file_rejects_unknown_formats(tmp_path: Path) -> None:
+    with pytest.raises(IrperfError, match="unknown picture format 'pdf'"):
+        render_to_file(_chain([64]), tmp_path / "g.pdf", "pdf")
+
+
+def test_unwritable_path_is_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(IrperfError, match="cannot write"):
+        render_to_file(_chain([64]), tmp_path / "missing" / "g.dot", "dot")
+
+
+def test_missing_dot_is_an_irperf_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(IrperfError, match=r"install graphviz.*--dot") as e:
+        render_to_file(_chain([64]), tmp_path / "g.svg", "svg")
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "g.svg").exists()
+
+
+def test_graphviz_failures_are_irperf_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/dot")
+
+    def not_found(*args: object, **kwargs: object) -> bytes:
+        raise graphviz.ExecutableNotFound(["dot"])
+
+    monkeypatch.setattr(graphviz.Source, "pipe", not_found)
+    with pytest.raises(IrperfError, match="install graphviz"):
+        render_to_file(_chain([64]), tmp_path / "g.png", "png")
+
+    def fails(*args: object, **kwargs: object) -> bytes:
+        raise graphviz.CalledProcessError(1, ["dot"], stderr=b"Error: syntax error\nmore\n")
+
+    monkeypatch.setattr(graphviz.Source, "pipe", fails)
+    with pytest.raises(IrperfError, match=r"failed drawing png: Error: syntax error$"):
+        render_to_file(_chain([64]), tmp_path / "g.png", "png")
+
+
+def test_cli_lower_writes_collapsed_dot(tmp_path: Path) -> None:
+    path = tmp_path / "vision.dot"
+    argv = ["lower", MODEL, "--part", "vision", "--dot", str(path), "--collapse-repeats"]
+    assert main(argv) == 0
+    src = path.read_text()
+    assert f"x{LOCAL}" in src and f"x{GLOBAL}" in src
+
+
+def test_cli_show_weights(tmp_path: Path) -> None:
+    path = tmp_path / "vision.dot"
+    argv = ["lower", MODEL, "--dot", str(path), "--collapse-repeats", "--show-weights"]
+    assert main(argv) == 0
+    assert 'tooltip="vision.local.0.attn.wq.weight"' in path.read_text()
+
+
+def test_cli_missing_dot_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert main(["lower", MODEL, "--svg", str(tmp_path / "v.svg")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "install graphviz" in err
+
+
+def test_cli_flags_need_an_output() -> None:
+    assert main(["lower", MODEL, "--collapse-repeats"]) == 2
+
+
+def test_render_imports_no_upper_layer() -> None:
+    tree = ast.parse(Path(irperf.render.__file__).read_text())
+    roots = {
+        a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    roots |= {
+        n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+    }
+    assert not roots & {"passes", "lowering", "targets"}
