@@ -16,7 +16,7 @@ def _load_builtin_passes() -> None:
 add_loader(_load_builtin_passes)
 
 
-def lower(model: Any, part: str = "vision", **options: Any) -> Graph:
+def lower(model: Any, part: str = "full", **options: Any) -> Graph:
     """Lower a model (preset name, config path or ModelConfig) into a graph; see lowering.lower."""
     from lowering import lower as _lower
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from irperf.builder import Builder, Value
 from irperf.dtypes import DType
-from irperf.ops import Add, LayerNorm, MatMul, Mul, RMSNorm, Tanh
+from irperf.graph import Graph
+from irperf.ops import Add, LayerNorm, MatMul, Mul, RMSNorm, Tanh, Weight
 
 
 def linear(
@@ -44,3 +45,16 @@ def tanh_gate(b: Builder, x: Value, *, name: str, dtype: DType) -> Value:
     g = b.weight(name, (1,), dtype)
     t = b.add(Tanh(), g, name=f"{name}.tanh")
     return b.add(Mul(), x, t, name=f"{name}.mul")
+
+
+def copy_weights(source: Graph, into: Graph) -> None:
+    """Copy the weights (and block records) of ``source``, lowered apart, into ``into``.
+
+    For parameters a phase keeps resident but does not read (a skipped layer, an encoder that
+    ran in an earlier phase): they count in params and weight memory, cost no FLOPs or bytes.
+    """
+    for node in source:
+        if isinstance(node.op, Weight):
+            into.insert(node)
+    for block, kind in source.blocks.items():
+        into.blocks.setdefault(block, kind)

@@ -1,19 +1,34 @@
-"""Entry point: lower a model configuration (by preset name or file) into a graph."""
+"""The whole model, per phase: lower a model configuration (preset name or file) into a graph.
+
+Parts: ``vision`` (encoder and projector), ``text`` (the decoder; with an image, the projected
+vision tokens are a graph input), ``full`` (vision, projector and decoder). Phases: ``prefill``
+(the prompt, and the image if any) and ``decode`` (one new token per sequence against the caches).
+A graph keeps every parameter of its part resident, read or not (see ``lowering.text``).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
-from irperf.builder import Builder
+from irperf.builder import Builder, Value
 from irperf.dtypes import BF16, DType
 from irperf.errors import ConfigError
 from irperf.graph import Graph
 from irperf.ops import Reshape
+from lowering.common import copy_weights
 from lowering.config import ModelConfig, load_model_config
+from lowering.text import Logits, Phase, TextRun, lower_text_decoder
 from lowering.vision import lower_projector, lower_vision_encoder
 
-Part = Literal["vision"]
-PARTS: tuple[str, ...] = ("vision",)
+Part = Literal["full", "text", "vision"]
+PARTS: tuple[str, ...] = ("full", "text", "vision")
+PHASES: tuple[str, ...] = ("prefill", "decode")
+LOGITS: tuple[str, ...] = ("last", "all")
+
+DEFAULT_SEQ_LEN = 128
+"""Prompt tokens per sequence in prefill: a short question about an image."""
+DEFAULT_CONTEXT = 1024
+"""Cached positions per sequence before a decode step."""
 
 
 def _positive(name: str, value: int) -> None:
@@ -21,37 +36,13 @@ def _positive(name: str, value: int) -> None:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 
 
-def lower(
-    model: str | ModelConfig,
-    part: str = "vision",
-    *,
-    batch: int = 1,
-    images: int = 1,
-    tiles: int | None = None,
-    dtype: DType = BF16,
-) -> Graph:
-    """Lower ``model`` (a preset name, a config file path, or a ModelConfig) into a graph.
+def _one_of(name: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ConfigError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
 
-    ``part="vision"``: the vision encoder and the projector for ``batch`` sequences of ``images``
-    images each. ``tiles`` (1..max) is how many tiles of each image hold picture; the encoder
-    runs all ``max_num_tiles`` regardless, as both reference implementations do.
-    """
-    cfg = model if isinstance(model, ModelConfig) else load_model_config(model)
-    if part not in PARTS:
-        raise ConfigError(f"unknown part {part!r}; valid: {', '.join(PARTS)}")
-    _positive("batch", batch)
-    _positive("images", images)
-    max_tiles = cfg.vision.max_num_tiles
-    tiles = max_tiles if tiles is None else tiles
-    _positive("tiles", tiles)
-    if tiles > max_tiles:
-        raise ConfigError(f"tiles must be at most max_num_tiles={max_tiles}, got {tiles}")
 
-    graph = Graph(f"{cfg.name}:{part}")
-    graph.meta.update(
-        model=cfg.name, part=part, batch=batch, images=images, tiles=tiles, dtype=dtype.name
-    )
-    b = Builder(graph)
+def _vision(b: Builder, cfg: ModelConfig, *, batch: int, images: int, dtype: DType) -> Value:
+    """Encoder and projector: the projected vision tokens ``[batch, images * 4n, D]``."""
     with b.stage("vision"):
         feats = lower_vision_encoder(b, cfg.vision, images=batch * images, dtype=dtype)
         tokens = images * feats.shape[1]
@@ -60,5 +51,107 @@ def lower(
                 Reshape(shape=(batch, tokens, feats.shape[2])), feats, name="per_sequence"
             )
     with b.stage("projector"):
-        lower_projector(b, feats, cfg.text.hidden_size, dtype=dtype)
+        return lower_projector(b, feats, cfg.text.hidden_size, dtype=dtype)
+
+
+def _resident_vision_weights(graph: Graph, cfg: ModelConfig, *, dtype: DType) -> None:
+    """The encoder's and projector's weights alone, for a graph that does not run them."""
+    scratch = Builder(Graph())
+    _vision(scratch, cfg, batch=1, images=1, dtype=dtype)
+    copy_weights(scratch.graph, graph)
+
+
+def lower(
+    model: str | ModelConfig,
+    part: str = "full",
+    *,
+    batch: int = 1,
+    images: int = 1,
+    tiles: int | None = None,
+    dtype: DType = BF16,
+    phase: str = "prefill",
+    seq_len: int = DEFAULT_SEQ_LEN,
+    context: int = DEFAULT_CONTEXT,
+    image: bool = True,
+    logits: str = "last",
+) -> Graph:
+    """Lower ``model`` (a preset name, a config file path, or a ModelConfig) into a graph.
+
+    ``part``: ``vision``, ``text`` or ``full`` (see the module docstring); ``phase``:
+    ``prefill`` (``seq_len`` prompt tokens per sequence) or ``decode`` (one token per sequence
+    after ``context`` cached positions). ``image``: each sequence holds ``images`` images (the
+    encoder always runs ``max_num_tiles`` tiles; ``tiles`` of them hold picture), else the prompt
+    is text only and every cross-attention layer is skipped. ``logits``: ``last`` (HF
+    ``generate``) or ``all`` positions (Meta's reference) in prefill.
+    """
+    cfg = model if isinstance(model, ModelConfig) else load_model_config(model)
+    _one_of("part", part, PARTS)
+    _one_of("phase", phase, PHASES)
+    _one_of("logits", logits, LOGITS)
+    if not isinstance(image, bool):
+        raise ConfigError(f"image must be True or False, got {image!r}")
+    for name, value in (
+        ("batch", batch),
+        ("images", images),
+        ("seq_len", seq_len),
+        ("context", context),
+    ):
+        _positive(name, value)
+    max_tiles = cfg.vision.max_num_tiles
+    tiles = max_tiles if tiles is None else tiles
+    _positive("tiles", tiles)
+    if tiles > max_tiles:
+        raise ConfigError(f"tiles must be at most max_num_tiles={max_tiles}, got {tiles}")
+    if part == "vision" and phase == "decode":
+        raise ConfigError("part 'vision' has no decode phase (the encoder runs in prefill)")
+    if part == "vision" and not image:
+        raise ConfigError("part 'vision' needs an image")
+    positions = cfg.text.max_position_embeddings
+    if phase == "prefill" and seq_len > positions:
+        raise ConfigError(f"seq_len {seq_len} exceeds max_position_embeddings {positions}")
+    if phase == "decode" and context + 1 > positions:
+        raise ConfigError(f"context {context} + 1 exceeds max_position_embeddings {positions}")
+
+    graph = Graph(f"{cfg.name}:{part}" if part == "vision" else f"{cfg.name}:{part}:{phase}")
+    graph.meta.update(
+        model=cfg.name,
+        part=part,
+        phase=phase,
+        batch=batch,
+        images=images,
+        tiles=tiles,
+        dtype=dtype.name,
+        kv_cache=[],
+        kv_cache_appends=[],
+    )
+    b = Builder(graph)
+    if part == "vision":
+        _vision(b, cfg, batch=batch, images=images, dtype=dtype)
+        return graph
+
+    graph.meta.update(image=image, logits=logits)
+    if phase == "prefill":
+        graph.meta["seq_len"] = seq_len
+    else:
+        graph.meta["context"] = context
+    image_tokens = images * cfg.vision.vision_tokens if image else 0
+    run = TextRun(
+        phase=cast(Phase, phase),
+        batch=batch,
+        tokens=seq_len if phase == "prefill" else 1,
+        context=0 if phase == "prefill" else context,
+        image_tokens=image_tokens,
+        logits=cast(Logits, logits),
+    )
+    vision: Value | None = None
+    if part == "full":
+        if phase == "prefill" and image:
+            vision = _vision(b, cfg, batch=batch, images=images, dtype=dtype)
+        else:
+            _resident_vision_weights(graph, cfg, dtype=dtype)
+    elif phase == "prefill" and image:
+        shape = (batch, image_tokens, cfg.text.hidden_size)
+        with b.stage("text"):
+            vision = b.input("text.vision_tokens", shape, dtype)
+    lower_text_decoder(b, cfg.text, run, vision=vision, dtype=dtype)
     return graph

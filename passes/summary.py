@@ -13,6 +13,7 @@ from attrs import asdict, frozen
 from irperf.graph import Graph, Node
 from passes.bytes import Traffic
 from passes.flops import FlopCount
+from passes.memory import MemoryUse, footprint, peak_node
 from passes.params import ParamCount
 from passes.roofline import RooflineTime, aggregate_roofline_s, per_op_roofline_s
 
@@ -112,43 +113,130 @@ def group_rows(label: str, rows: Sequence[OpRow]) -> GroupRow:
     )
 
 
-def block_kind(graph: Graph, node: Node | OpRow) -> str:
-    """A node's group: its block's kind, else ``<stage or top scope> (other)``."""
+def _kind_prefixes(graph: Graph) -> frozenset[str]:
+    """Every proper dotted prefix of a block kind (``vision`` for ``vision.local``)."""
+    out: set[str] = set()
+    for kind in set(graph.blocks.values()):
+        parts = kind.split(".")
+        out.update(".".join(parts[:i]) for i in range(1, len(parts)))
+    return frozenset(out)
+
+
+def block_kind(graph: Graph, node: Node | OpRow, prefixes: frozenset[str] | None = None) -> str:
+    """A node's group: its block's kind, else ``<stage or top scope> (other)`` when blocks of
+    that stage exist, else the stage. ``prefixes``: ``_kind_prefixes(graph)``, if computed."""
     if node.block is not None:
         return graph.blocks.get(node.block, node.block)
     top = node.stage or node.name.split(".", 1)[0]
-    has_blocks = any(k.startswith(top + ".") for k in graph.blocks.values())
-    return f"{top} (other)" if has_blocks else top
+    if prefixes is None:
+        prefixes = _kind_prefixes(graph)
+    return f"{top} (other)" if top in prefixes else top
 
 
 def by_block_type(graph: Graph, rows: Iterable[OpRow]) -> list[GroupRow]:
+    prefixes = _kind_prefixes(graph)
     groups: dict[str, list[OpRow]] = {}
     for r in rows:
-        groups.setdefault(block_kind(graph, r), []).append(r)
+        groups.setdefault(block_kind(graph, r, prefixes), []).append(r)
     return [group_rows(label, members) for label, members in groups.items()]
 
 
-def by_stage(rows: Iterable[OpRow]) -> list[GroupRow]:
+STAGE_LABELS: dict[str, str] = {
+    "vision": "vision encoder",
+    "projector": "projector",
+    "cross_kv": "cross-attention K/V",
+    "text": "text layers",
+    "lm_head": "lm_head",
+}
+"""The model's stages in execution order, with their labels in tables."""
+
+
+@frozen(kw_only=True)
+class StageRow:
+    """A sum over the nodes of one stage (what they do: ``cross_kv`` sums every cross layer's
+    K/V projection, wherever its nodes are scoped)."""
+
+    stage: str
+    label: str
+    ops: int
+    flops: int
+    transcendentals: int
+    bytes: int
+    params: int
+    aggregate_roofline_ms: float
+    per_op_roofline_ms: float
+
+
+def by_stage(rows: Iterable[OpRow]) -> list[StageRow]:
+    """One row per stage present, known stages in execution order, then any others."""
     groups: dict[str, list[OpRow]] = {}
     for r in rows:
         groups.setdefault(r.stage or "other", []).append(r)
-    return [group_rows(label, members) for label, members in groups.items()]
+    order = [s for s in STAGE_LABELS if s in groups] + [s for s in groups if s not in STAGE_LABELS]
+    out = []
+    for stage in order:
+        g = group_rows(stage, groups[stage])
+        out.append(
+            StageRow(
+                stage=stage,
+                label=STAGE_LABELS.get(stage, stage),
+                ops=g.ops,
+                flops=g.flops,
+                transcendentals=g.transcendentals,
+                bytes=g.bytes,
+                params=g.params,
+                aggregate_roofline_ms=g.aggregate_roofline_ms,
+                per_op_roofline_ms=g.per_op_roofline_ms,
+            )
+        )
+    return out
+
+
+def memory_json(graph: Graph) -> dict[str, Any]:
+    """Weights, KV cache and peak activation bytes from the memory pass's records, with the
+    cache tensors and the node where activations peak."""
+    records = graph.records(MemoryUse)
+    fp = footprint(records)
+    caches = [
+        {"name": name, "bytes": use.kv_cache_bytes}
+        for name, use in records.items()
+        if use.kv_cache_bytes
+    ]
+    return {
+        "weights_bytes": fp.weights_bytes,
+        "kv_cache_bytes": fp.kv_cache_bytes,
+        "activation_peak_bytes": fp.activation_peak_bytes,
+        "total_bytes": fp.total_bytes,
+        "activation_peak_node": peak_node(records),
+        "kv_cache": caches,
+    }
 
 
 def rows_json(rows: Iterable[Any]) -> list[dict[str, Any]]:
     return [asdict(r) for r in rows]
 
 
+RUN_KEYS = ("batch", "images", "tiles", "seq_len", "context", "image", "logits", "dtype")
+"""Graph metadata a report repeats under ``run``: what the graph computes."""
+
+
 def report(graph: Graph, **header: Any) -> dict[str, Any]:
     """The ``irperf analyze --json`` object for an analysed graph (flops, bytes, params, roofline
-    records present). ``header`` entries (target, convention...) come first."""
+    records present; ``memory`` when the memory pass ran). ``header`` entries (target,
+    convention...) come after model, part and phase."""
     rows = op_rows(graph)
-    return {
+    out: dict[str, Any] = {
         "model": graph.meta.get("model"),
         "part": graph.meta.get("part"),
+        "phase": graph.meta.get("phase"),
         **header,
+        "run": {k: graph.meta[k] for k in RUN_KEYS if k in graph.meta},
         "totals": totals(rows),
         "latency_ms": latency_ms(rows),
         "groups": rows_json(by_block_type(graph, rows)),
-        "ops": rows_json(rows),
+        "stages": rows_json(by_stage(rows)),
     }
+    if graph.has_records(MemoryUse):
+        out["memory"] = memory_json(graph)
+    out["ops"] = rows_json(rows)
+    return out

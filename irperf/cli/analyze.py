@@ -7,6 +7,8 @@ from typing import Any
 
 from irperf.cli.common import add_model_args, fmt_int, fmt_ms, lower_from_args, print_json, table
 
+GB = 10**9
+
 
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser("analyze", help="cost a model on a target (table or --json)")
@@ -32,9 +34,28 @@ def analysis(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
 
     target = load_target(args.target)
     graph = lower_from_args(args)
-    graph = run_passes(graph, analysis_pipeline(args.target, args.convention, args.mfu))
+    pipeline = analysis_pipeline(args.target, args.convention, args.mfu) + ",memory"
+    graph = run_passes(graph, pipeline)
     header = {"target": target.name, "convention": args.convention, "mfu": args.mfu}
     return report(graph, **header), target
+
+
+def _run_line(report: dict[str, Any]) -> str:
+    """What the graph runs: part, phase and its shape."""
+    run = report.get("run", {})
+    words = [f"part={report['part']}"]
+    if report.get("phase") and report["part"] != "vision":
+        words.append(f"phase={report['phase']}")
+    words += [
+        f"{k.replace('_', '-')}={run[k]}" for k in ("batch", "seq_len", "context") if k in run
+    ]
+    if "image" in run:
+        words.append("image" if run["image"] else "no-image")
+    return "  ".join(words)
+
+
+def _sizes(n: int) -> str:
+    return f"{n / GB:,.2f} GB ({fmt_int(n)} B)"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(report)
         return 0
     print(
-        f"{report['model']}  part={report['part']}  target={report['target']} "
+        f"{report['model']}  {_run_line(report)}  target={report['target']} "
         f"({peak / 1e12:,.1f} TFLOP/s, {bw / 1e9:,.0f} GB/s)  convention={report['convention']}"
         f"  mfu={report['mfu']}"
     )
@@ -63,18 +84,37 @@ def run(args: argparse.Namespace) -> int:
     ]
     t = report["totals"]
     lat = report["latency_ms"]
-    rows.append(
-        [
-            "total",
-            "",
-            fmt_int(len(report["ops"])),
-            fmt_int(t["flops"]),
-            fmt_int(t["bytes"]),
-            fmt_int(t["params"]),
-            fmt_ms(lat["aggregate_roofline"]),
-            fmt_ms(lat["per_op_roofline"]),
-        ]
-    )
+    total = [
+        "total",
+        "",
+        fmt_int(len(report["ops"])),
+        fmt_int(t["flops"]),
+        fmt_int(t["bytes"]),
+        fmt_int(t["params"]),
+        fmt_ms(lat["aggregate_roofline"]),
+        fmt_ms(lat["per_op_roofline"]),
+    ]
+    rows.append(total)
     headers = ["group", "blocks", "ops", "FLOPs", "bytes", "params", "aggr. ms", "per-op ms"]
     print(table(headers, rows))
+    rows = [
+        [
+            s["label"],
+            fmt_int(s["ops"]),
+            fmt_int(s["flops"]),
+            fmt_int(s["bytes"]),
+            fmt_int(s["params"]),
+            fmt_ms(s["aggregate_roofline_ms"]),
+            fmt_ms(s["per_op_roofline_ms"]),
+        ]
+        for s in report["stages"]
+    ]
+    rows.append([total[0], *total[2:]])
+    print()
+    print(table(["stage", *headers[2:]], rows))
+    m = report.get("memory")
+    if m is not None:
+        weights, cache = _sizes(m["weights_bytes"]), _sizes(m["kv_cache_bytes"])
+        act = _sizes(m["activation_peak_bytes"])
+        print(f"\nmemory: weights {weights}, KV cache {cache}, activation peak {act}")
     return 0

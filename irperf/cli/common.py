@@ -24,10 +24,45 @@ class Parser(argparse.ArgumentParser):
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="preset name (see 'irperf models') or a config.json/params.json")
-    p.add_argument("--part", default="vision", help="which part of the model to lower")
+    p.add_argument(
+        "--part",
+        default="full",
+        help="full (vision encoder, projector and text decoder; default), text (the decoder "
+        "alone; the projected vision tokens are an input) or vision (encoder and projector)",
+    )
+    p.add_argument(
+        "--phase",
+        default="prefill",
+        help="prefill (the prompt, and the image if any; default) or decode (one new token per "
+        "sequence against the KV caches)",
+    )
     p.add_argument("--batch", type=int, default=1, help="sequences in the batch (default 1)")
+    p.add_argument(
+        "--seq-len",
+        type=int,
+        default=128,
+        help="prompt tokens per sequence in prefill (default 128)",
+    )
+    p.add_argument(
+        "--context",
+        type=int,
+        default=1024,
+        help="positions already cached per sequence in decode (default 1024)",
+    )
+    p.add_argument(
+        "--image",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="each sequence holds an image (default); --no-image: a text-only prompt, every "
+        "cross-attention layer skipped",
+    )
     p.add_argument("--images", type=int, default=1, help="images per sequence (default 1)")
     p.add_argument("--tiles", type=int, default=None, help="real tiles per image, 1..4")
+    p.add_argument(
+        "--logits",
+        default="last",
+        help="prefill logits for the last position (HF generate; default) or all positions",
+    )
     p.add_argument("--dtype", default="bf16", help="activation and weight format (default bf16)")
 
 
@@ -42,6 +77,11 @@ def lower_from_args(args: argparse.Namespace) -> Any:
         images=args.images,
         tiles=args.tiles,
         dtype=dtype(args.dtype),
+        phase=args.phase,
+        seq_len=args.seq_len,
+        context=args.context,
+        image=args.image,
+        logits=args.logits,
     )
 
 

@@ -1,0 +1,230 @@
+"""Lowering of the Llama 3.2 Vision text decoder: self- and gated cross-attention layers, per phase.
+
+Scopes (a public contract): ``text.embed``, ``text.{j}`` with ``j`` the HF merged layer index
+(blocks of kind ``text.self`` or ``text.cross``), ``text.norm``, ``text.lm_head``. Everything a
+layer owns is under its scope, the K/V projection of a cross layer's vision tokens included
+(stage ``cross_kv``); the stage says what an op does, the scope whose it is.
+
+KV caches are tensors of the graph, listed by node name in ``graph.meta["kv_cache"]``:
+
+- prefill: the post-RoPE K (``attn.rope_k``) and V (``attn.wv``) of every self layer over the
+  ``S`` prompt tokens, and each cross layer's normed K (``attn.k_norm.merge``) and V
+  (``attn.wv``) over the vision tokens: results of the graph.
+- decode: sources ``text.{j}.attn.k_cache`` / ``v_cache`` ``[B, C, kv_heads*head_dim]`` (self
+  layers; the new token's k/v are appended by ``attn.k_append`` / ``attn.v_append``, listed in
+  ``graph.meta["kv_cache_appends"]``, and attention reads all ``C + 1`` keys) and the cached
+  cross K/V ``[B, vision tokens, kv_heads*head_dim]`` (HF caches the kv heads, not ``H``).
+
+A phase that skips a computation keeps its parameters resident: a text-only prompt skips every
+cross layer (as both reference implementations do) and decode never projects the vision K/V,
+but their weights stay in the graph as unread sources: they count in params and weight memory,
+never in FLOPs or bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from attrs import frozen
+
+from irperf.builder import Builder, Value
+from irperf.dtypes import INT32, DType
+from irperf.graph import Graph
+from irperf.ops import SDPA, Add, Concat, Embedding, Mul, Reshape, Rope, Silu, Slice
+from lowering.common import copy_weights, linear, rmsnorm, tanh_gate
+from lowering.config import TextConfig
+
+Phase = Literal["prefill", "decode"]
+Logits = Literal["last", "all"]
+
+SELF_KIND = "text.self"
+CROSS_KIND = "text.cross"
+
+
+@frozen(kw_only=True)
+class TextRun:
+    """What one step of the decoder processes.
+
+    ``tokens``: new tokens per sequence (``S`` in prefill, 1 in decode); ``context``: positions
+    already cached before them (0 in prefill, ``C`` in decode); ``image_tokens``: vision tokens
+    per sequence the cross layers attend to (0: a text-only prompt, cross layers skipped).
+    """
+
+    phase: Phase
+    batch: int
+    tokens: int
+    context: int
+    image_tokens: int
+    logits: Logits = "last"
+
+    @property
+    def has_image(self) -> bool:
+        return self.image_tokens > 0
+
+
+def _record(b: Builder, key: str, *values: Value) -> None:
+    cache: list[str] = b.graph.meta.setdefault(key, [])
+    cache.extend(v.name for v in values)
+
+
+def _per_head_rmsnorm(
+    b: Builder, x: Value, heads: int, cfg: TextConfig, *, name: str, dtype: DType
+) -> Value:
+    """RMSNorm(head_dim) on each head: ``[B, S, heads*hd]`` -> ``[B, S, heads, hd]`` and back."""
+    batch, seq, width = x.shape
+    y = b.add(Reshape(shape=(batch, seq, heads, cfg.head_dim)), x, name=f"{name}.split")
+    y = rmsnorm(b, y, name=name, eps=cfg.rms_norm_eps, dtype=dtype)
+    return b.add(Reshape(shape=(batch, seq, width)), y, name=f"{name}.merge")
+
+
+def _self_attention(b: Builder, x: Value, cfg: TextConfig, run: TextRun, dtype: DType) -> Value:
+    """Grouped-query causal attention with RoPE, reading (decode) or filling (prefill) the cache."""
+    d, heads, kv, hd = (
+        cfg.hidden_size,
+        cfg.num_attention_heads,
+        cfg.num_key_value_heads,
+        cfg.head_dim,
+    )
+    with b.scope("attn"):
+        q = linear(b, x, d, heads * hd, name="wq", dtype=dtype)
+        k = linear(b, x, d, kv * hd, name="wk", dtype=dtype)
+        v = linear(b, x, d, kv * hd, name="wv", dtype=dtype)
+        q = b.add(Rope(head_dim=hd), q, name="rope_q")
+        k = b.add(Rope(head_dim=hd), k, name="rope_k")
+        if run.phase == "prefill":
+            _record(b, "kv_cache", k, v)
+            causal = True
+        else:
+            shape = (run.batch, run.context, kv * hd)
+            k_cache = b.input("k_cache", shape, dtype)
+            v_cache = b.input("v_cache", shape, dtype)
+            _record(b, "kv_cache", k_cache, v_cache)
+            k = b.add(Concat(axis=1), k_cache, k, name="k_append")
+            v = b.add(Concat(axis=1), v_cache, v, name="v_append")
+            _record(b, "kv_cache_appends", k, v)
+            causal = False  # one query attends every cached key and itself
+        sdpa = SDPA(heads=heads, kv_heads=kv, head_dim=hd, causal=causal)
+        a = b.add(sdpa, q, k, v, name="sdpa")
+        return linear(b, a, heads * hd, d, name="wo", dtype=dtype)
+
+
+def _cross_attention(
+    b: Builder, x: Value, vision: Value | None, cfg: TextConfig, run: TextRun, dtype: DType
+) -> Value:
+    """Attention of the text queries (q_norm, no RoPE) over the vision tokens' K/V.
+
+    Prefill projects the vision tokens with this layer's wk/wv and k_norm (stage ``cross_kv``)
+    and caches the result; decode reads that cache, the projection weights resident but unread.
+    """
+    d, heads, kv, hd = (
+        cfg.hidden_size,
+        cfg.num_attention_heads,
+        cfg.num_key_value_heads,
+        cfg.head_dim,
+    )
+    with b.scope("attn"):
+        q = linear(b, x, d, heads * hd, name="wq", dtype=dtype)
+        q = _per_head_rmsnorm(b, q, heads, cfg, name="q_norm", dtype=dtype)
+        if vision is not None:
+            with b.stage("cross_kv"):
+                k = linear(b, vision, d, kv * hd, name="wk", dtype=dtype)
+                v = linear(b, vision, d, kv * hd, name="wv", dtype=dtype)
+                k = _per_head_rmsnorm(b, k, kv, cfg, name="k_norm", dtype=dtype)
+        else:
+            with b.stage("cross_kv"):
+                b.weight("wk.weight", (d, kv * hd), dtype)
+                b.weight("wv.weight", (d, kv * hd), dtype)
+                b.weight("k_norm.weight", (hd,), dtype)
+            shape = (run.batch, run.image_tokens, kv * hd)
+            k = b.input("k_cache", shape, dtype)
+            v = b.input("v_cache", shape, dtype)
+        _record(b, "kv_cache", k, v)
+        sdpa = SDPA(heads=heads, kv_heads=kv, head_dim=hd, causal=False)
+        a = b.add(sdpa, q, k, v, name="sdpa")
+        return linear(b, a, heads * hd, d, name="wo", dtype=dtype)
+
+
+def _decoder_layer(
+    b: Builder,
+    x: Value,
+    cfg: TextConfig,
+    run: TextRun,
+    dtype: DType,
+    *,
+    cross: bool = False,
+    vision: Value | None = None,
+    row_mask: Value | None = None,
+) -> Value:
+    """Pre-norm layer: ``x + [gate *] attn(attn_norm(x))``, ``h + [gate *] [mask *] ffn(...)``."""
+    eps = cfg.rms_norm_eps
+    h = rmsnorm(b, x, name="attn_norm", eps=eps, dtype=dtype)
+    if cross:
+        a = _cross_attention(b, h, vision, cfg, run, dtype)
+        a = tanh_gate(b, a, name="gate_attn", dtype=dtype)
+    else:
+        a = _self_attention(b, h, cfg, run, dtype)
+    x = b.add(Add(), x, a, name="attn_residual")
+    h = rmsnorm(b, x, name="ffn_norm", eps=eps, dtype=dtype)
+    d, f = cfg.hidden_size, cfg.intermediate_size
+    with b.scope("mlp"):
+        g = linear(b, h, d, f, name="w1", dtype=dtype)
+        u = linear(b, h, d, f, name="w3", dtype=dtype)
+        g = b.add(Silu(), g, name="silu")
+        m = b.add(Mul(), g, u, name="mul")
+        m = linear(b, m, f, d, name="w2", dtype=dtype)
+        if row_mask is not None:
+            # Text rows before the image attend nothing: HF zeroes their FFN output.
+            m = b.add(Mul(), m, row_mask, name="row_mask")
+    if cross:
+        m = tanh_gate(b, m, name="gate_ffn", dtype=dtype)
+    return b.add(Add(), x, m, name="mlp_residual")
+
+
+def _skipped_cross_layer(b: Builder, j: int, cfg: TextConfig, run: TextRun, dtype: DType) -> None:
+    """A cross layer of a text-only prompt: no op runs, its weights stay resident."""
+    scratch = Builder(Graph())
+    seq = (run.batch, 1, cfg.hidden_size)
+    with scratch.scope("text"), scratch.stage("text"), scratch.block(str(j), CROSS_KIND):
+        x = scratch.input("x", seq, dtype)
+        vision = scratch.input("vision", seq, dtype)
+        mask = scratch.input("row_mask", (run.batch, 1, 1), dtype)
+        _decoder_layer(scratch, x, cfg, run, dtype, cross=True, vision=vision, row_mask=mask)
+    copy_weights(scratch.graph, b.graph)
+
+
+def lower_text_decoder(
+    b: Builder, cfg: TextConfig, run: TextRun, *, vision: Value | None, dtype: DType
+) -> Value:
+    """The decoder for one step; returns the logits ``[B, 1 or S, vocab]``.
+
+    ``vision``: the projected vision tokens ``[B, image_tokens, D]`` in a prefill with an image
+    (None otherwise: decode reads the cross K/V cache, a text-only prompt skips cross layers).
+    """
+    if run.phase == "prefill" and run.has_image and vision is None:
+        raise ValueError("a prefill with an image needs the projected vision tokens")
+    b.graph.meta.setdefault("kv_cache", [])
+    b.graph.meta.setdefault("kv_cache_appends", [])
+    batch, seq, d = run.batch, run.tokens, cfg.hidden_size
+    cross_layers = set(cfg.cross_attention_layers)
+    with b.scope("text"), b.stage("text"):
+        with b.scope("embed"):
+            ids = b.input("token_ids", (batch, seq), INT32)
+            table = b.weight("weight", (cfg.num_embeddings, d), dtype)
+            x = b.add(Embedding(), ids, table, name="lookup")
+        row_mask = b.input("row_mask", (batch, seq, 1), dtype) if run.has_image else None
+        for j in range(cfg.num_hidden_layers):
+            if j not in cross_layers:
+                with b.block(str(j), SELF_KIND):
+                    x = _decoder_layer(b, x, cfg, run, dtype)
+            elif run.has_image:
+                with b.block(str(j), CROSS_KIND):
+                    x = _decoder_layer(
+                        b, x, cfg, run, dtype, cross=True, vision=vision, row_mask=row_mask
+                    )
+            else:
+                _skipped_cross_layer(b, j, cfg, run, dtype)
+        with b.stage("lm_head"):
+            x = rmsnorm(b, x, name="norm", eps=cfg.rms_norm_eps, dtype=dtype)
+            if run.logits == "last" and seq > 1:
+                x = b.add(Slice(axis=1, start=seq - 1, stop=seq), x, name="lm_head.last_token")
+            return linear(b, x, d, cfg.vocab_size, name="lm_head", dtype=dtype)
