@@ -1,15 +1,32 @@
 """Built-in passes. Importing this package registers them with irperf's pass registry."""
 
 from passes.bytes import BytesPass, Traffic
+from passes.decompose import DecomposeAttentionPass
 from passes.flops import FlopCount, FlopsPass
+from passes.fusion import (
+    BytesByKind,
+    BytesByKindPass,
+    FusedBytesPass,
+    FusePass,
+    FusionGroup,
+    plan_fusion,
+)
+from passes.fusion_rules import FusionRule, register_strategy
 from passes.memory import MemoryFootprint, MemoryPass, MemoryUse, memory_footprint
 from passes.params import ParamCount, ParamsPass
 from passes.roofline import RooflinePass, RooflineTime
 
 __all__ = [
+    "BytesByKind",
+    "BytesByKindPass",
     "BytesPass",
+    "DecomposeAttentionPass",
     "FlopCount",
     "FlopsPass",
+    "FusePass",
+    "FusedBytesPass",
+    "FusionGroup",
+    "FusionRule",
     "MemoryFootprint",
     "MemoryPass",
     "MemoryUse",
@@ -19,4 +36,6 @@ __all__ = [
     "RooflineTime",
     "Traffic",
     "memory_footprint",
+    "plan_fusion",
+    "register_strategy",
 ]

@@ -2,7 +2,8 @@
 
 The fused attention op reads q, k and v once and writes its output once (FlashAttention with
 perfect reuse, the seed's ``S * D * 4 * dtype_bytes``). A reshape is a view and moves nothing;
-an embedding lookup reads only the rows it gathers.
+an embedding lookup reads only the rows it gathers; a constant is a literal the kernel takes as an
+argument, never read from DRAM.
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ from typing import ClassVar
 from attrs import field, frozen
 
 from irperf.graph import Graph
-from irperf.ops import SDPA, Embedding, Op, Reshape, Source
+from irperf.ops import (
+    SDPA,
+    AttentionScores,
+    AttentionValues,
+    Constant,
+    Embedding,
+    Op,
+    Reshape,
+    Source,
+)
 from irperf.pass_manager import AnalysisPass, one_of, register_pass
 from irperf.rules import RuleTable
 from irperf.types import TensorType
@@ -68,20 +78,40 @@ def _sdpa(op: Op, ins: Sequence[TensorType], out: TensorType) -> Traffic:
     return Traffic(bytes_read=q.nbytes + read_k.nbytes + read_v.nbytes, bytes_written=out.nbytes)
 
 
+@RULES.rule(AttentionScores, AttentionValues)
+def _attention_part(op: Op, ins: Sequence[TensorType], out: TensorType) -> Traffic:
+    """Reads its first operand and the attended ``keys`` rows of k (or v), writes its result."""
+    assert isinstance(op, AttentionScores | AttentionValues)
+    first, kv = ins
+    read_kv = kv.with_shape((kv.shape[0], op.keys_attended(kv), kv.shape[2]))
+    return Traffic(bytes_read=first.nbytes + read_kv.nbytes, bytes_written=out.nbytes)
+
+
 @RULES.rule(Embedding)
 def _embedding(op: Op, ins: Sequence[TensorType], out: TensorType) -> Traffic:
     ids = ins[0]
     return Traffic(bytes_read=ids.nbytes + out.nbytes, bytes_written=out.nbytes)
 
 
+def literal_names(graph: Graph) -> set[str]:
+    """Constant nodes: literals a kernel takes as arguments, never read from DRAM."""
+    return {n.name for n in graph if isinstance(n.op, Constant)}
+
+
 def count_bytes(graph: Graph, convention: Convention = "matmul-only") -> dict[str, Traffic]:
     out: dict[str, Traffic] = {}
+    literals = literal_names(graph)
     for node in graph:
         rule = RULES.lookup(node)
-        if counts(convention, node.op):
-            out[node.name] = rule(node.op, graph.operand_types(node), node.type)
-        else:
+        if not counts(convention, node.op):
             out[node.name] = NONE
+            continue
+        t = rule(node.op, graph.operand_types(node), node.type)
+        lits = [o for o in node.operands if o in literals]
+        if lits:
+            read = t.bytes_read - sum(graph.node(o).type.nbytes for o in lits)
+            t = Traffic(bytes_read=read, bytes_written=t.bytes_written)
+        out[node.name] = t
     return out
 
 

@@ -13,6 +13,8 @@ from attrs import field, frozen
 from irperf.graph import Graph
 from irperf.ops import (
     SDPA,
+    AttentionScores,
+    AttentionValues,
     Binary,
     Conv2d,
     Embedding,
@@ -108,6 +110,18 @@ def _sdpa(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
     per_score = ATTENTION_SCALE_FLOPS + SOFTMAX_FLOPS_PER_ELEMENT
     per_score += CAUSAL_MASK_FLOPS if op.causal else 0
     return FlopCount(flops=qk + sv + per_score * scores, transcendentals=scores)
+
+
+@RULES.rule(AttentionScores)
+def _attention_scores(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+    assert isinstance(op, AttentionScores)
+    return FlopCount(flops=FMA_FLOPS * out.numel * op.head_dim)  # one q.k dot per score
+
+
+@RULES.rule(AttentionValues)
+def _attention_values(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+    assert isinstance(op, AttentionValues)
+    return FlopCount(flops=FMA_FLOPS * ins[0].numel * op.head_dim)  # each score weighs a v row
 
 
 def matmul_part(op: Op, ins: Sequence[TensorType], full: FlopCount) -> FlopCount:

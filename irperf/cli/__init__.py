@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from irperf.cli import analyze, info, lower, report, run
+from irperf.cli import analyze, fusion, info, lower, report, run
 from irperf.cli.common import Parser
 from irperf.errors import IrperfError
 
-SUBCOMMANDS = (info, lower, analyze, report, run)
+SUBCOMMANDS = (info, lower, analyze, fusion, report, run)
 
 
 def build_parser() -> Parser:

@@ -1,6 +1,6 @@
 """Op families. Each op is a frozen attrs class holding attributes only, never operands."""
 
-from irperf.ops.attention import SDPA
+from irperf.ops.attention import SDPA, AttentionScores, AttentionValues
 from irperf.ops.base import Op, OpFamily, broadcast_shapes
 from irperf.ops.elementwise import (
     Add,
@@ -25,6 +25,8 @@ from irperf.ops.source import Constant, Input, Source, Weight
 __all__ = [
     "SDPA",
     "Add",
+    "AttentionScores",
+    "AttentionValues",
     "Binary",
     "Concat",
     "Constant",

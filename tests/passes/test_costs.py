@@ -15,6 +15,7 @@ from irperf.ops import (
     Gelu,
     LayerNorm,
     MatMul,
+    Mul,
     Op,
     Reshape,
     RMSNorm,
@@ -142,3 +143,12 @@ def test_roofline_views() -> None:
 
 def test_tensor_type_str() -> None:
     assert str(TensorType((1, 4128, 1280), BF16)) == "bf16[1x4128x1280]"
+
+
+def test_constants_are_literals_not_dram_reads() -> None:
+    b = Builder()
+    x = b.input("x", (5, 8), BF16)
+    c = b.constant("c", 0.5, (1,), BF16)
+    b.add(Mul(), x, c, name="op")
+    t = count_bytes(b.graph, "full")["op"]
+    assert t == Traffic(bytes_read=5 * 8 * 2, bytes_written=5 * 8 * 2)

@@ -1,0 +1,198 @@
+"""``irperf fusion``: fusion opportunities, strategies side by side, one strategy's groups."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from irperf.cli.common import UsageError, add_model_args, lower_from_args, print_json
+from irperf.cli.fusion_tables import (
+    groups_table,
+    layer_table,
+    log_text,
+    opportunities_table,
+    summary_table,
+)
+
+PICTURES = ("dot", "svg", "png")
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser(
+        "fusion", help="fusion strategies: --opportunities, --compare LIST or --strategy S"
+    )
+    add_model_args(p)
+    p.add_argument("--target", default="n300-seed", help="target name or .toml file")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument(
+        "--opportunities",
+        action="store_true",
+        help="every fusable pair or sibling group of the unfused graph, largest saving first",
+    )
+    mode.add_argument(
+        "--compare", metavar="LIST", help="strategies side by side, e.g. none,flash-attention,all"
+    )
+    mode.add_argument("--strategy", metavar="S", help="one strategy: its groups and bytes")
+    p.add_argument(
+        "--convention",
+        default="full",
+        choices=["full", "matmul-only"],
+        help="full (default): every op costs; matmul-only: only matmul/conv/attention",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--log", action="store_true", help="print greedy's steps (XLA fusion dump)")
+    p.add_argument("--top", type=int, default=40, help="table rows of --opportunities (40)")
+    p.add_argument(
+        "--capacity-bytes",
+        type=int,
+        default=None,
+        help="on-chip limit for greedy (default: the target's usable L1 x cores)",
+    )
+    p.add_argument(
+        "--load",
+        action="append",
+        default=[],
+        metavar="MODULE_OR_FILE",
+        help="import a module or .py file that registers strategies (repeatable)",
+    )
+    for fmt in PICTURES:
+        p.add_argument(f"--{fmt}", metavar="FILE", help=f"with --strategy: draw {fmt.upper()}")
+    p.set_defaults(func=run)
+
+
+def _header(graph: Any, target: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from passes.fusion_greedy import capacity_bytes
+
+    return {
+        "model": graph.meta.get("model"),
+        "part": graph.meta.get("part"),
+        "target": target.name,
+        "convention": args.convention,
+        "capacity_bytes": capacity_bytes(target)
+        if args.capacity_bytes is None
+        else args.capacity_bytes,
+    }
+
+
+def _title(h: dict[str, Any], target: Any) -> str:
+    peak, bw = target.peak_flops_per_s() / 1e12, target.dram_bandwidth_bytes_per_s / 1e9
+    return (
+        f"{h['model']}  part={h['part']}  target={h['target']} ({peak:,.1f} TFLOP/s, "
+        f"{bw:,.0f} GB/s, on-chip {h['capacity_bytes']:,} B)  convention={h['convention']}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from irperf.cli.run import load_plugin
+    from targets import load_target
+
+    for spec in args.load:
+        load_plugin(spec)
+    if any(getattr(args, f) for f in PICTURES) and not args.strategy:
+        raise UsageError("fusion: --dot, --svg and --png need --strategy")
+    if args.top < 1:
+        raise UsageError("fusion: --top must be at least 1")
+    if args.capacity_bytes is not None and args.capacity_bytes < 0:
+        raise UsageError("fusion: --capacity-bytes must not be negative")
+    target = load_target(args.target)
+    graph = lower_from_args(args)
+    header = _header(graph, target, args)
+    if args.opportunities:
+        return _opportunities(graph, target, header, args)
+    if args.compare:
+        names = list(dict.fromkeys(s.strip() for s in args.compare.split(",") if s.strip()))
+        if not names:
+            raise UsageError("fusion: --compare needs a comma-separated list of strategies")
+        return _compare(graph, names, header, target, args)
+    return _strategy(graph, args.strategy, header, target, args)
+
+
+def _compare(
+    graph: Any, names: list[str], header: dict[str, Any], target: Any, args: argparse.Namespace
+) -> int:
+    from passes.fusion_report import compare
+    from passes.fusion_rules import get_strategy
+
+    for name in names:
+        get_strategy(name)  # an unknown name fails before any work
+    rows = compare(
+        graph,
+        names,
+        target=args.target,
+        convention=args.convention,
+        capacity=args.capacity_bytes,
+    )
+    if args.json:
+        print_json({**header, "baseline": "none", "strategies": rows})
+        return 0
+    print(_title(header, target))
+    print(summary_table(rows))
+    print("\nDRAM bytes by kind: per layer for repeated blocks, in total otherwise")
+    print(layer_table(rows))
+    if args.log:
+        print(log_text(rows))
+    return 0
+
+
+def _strategy(
+    graph: Any, name: str, header: dict[str, Any], target: Any, args: argparse.Namespace
+) -> int:
+    from irperf.render import render_to_file
+    from passes.fusion_report import compare_runs, fused_groups, groups_by_pattern, run_all
+
+    runs = run_all(
+        graph, [name], target=args.target, convention=args.convention, capacity=args.capacity_bytes
+    )
+    rows = compare_runs(runs, [name])
+    run_ = runs[name]
+    groups = fused_groups(run_)
+    for fmt in PICTURES:
+        path = getattr(args, fmt)
+        if path:
+            render_to_file(run_.graph, path, fmt, collapse_repeats=True)
+    if args.json:
+        print_json({**header, "baseline": "none", "strategies": rows, "groups": groups})
+        return 0
+    print(_title(header, target))
+    print(summary_table(rows))
+    print("\nDRAM bytes by kind: per layer for repeated blocks, in total otherwise")
+    print(layer_table(rows))
+    print(f"\nFused groups of {name}: {len(groups):,}")
+    if groups:
+        print(groups_table(groups_by_pattern(run_.graph, groups)))
+    for fmt in PICTURES:
+        if getattr(args, fmt):
+            print(f"wrote {getattr(args, fmt)}")
+    if args.log:
+        print(log_text(rows))
+    return 0
+
+
+def _opportunities(
+    graph: Any, target: Any, header: dict[str, Any], args: argparse.Namespace
+) -> int:
+    from passes.fusion_opportunities import by_pattern, opportunities, opportunity_json
+    from passes.fusion_report import run_strategy
+
+    base = run_strategy(graph, "none", target=args.target, convention=args.convention)
+    found = opportunities(base.graph, target, args.convention, args.capacity_bytes)
+    patterns = by_pattern(base.graph, found)
+    if args.json:
+        print_json(
+            {
+                **header,
+                "baseline": "none",
+                "opportunities": [opportunity_json(o) for o in found],
+                "patterns": patterns,
+            }
+        )
+        return 0
+    print(_title(header, target))
+    print(
+        f"{len(found):,} opportunities over the unfused graph (strategy none), in "
+        f"{len(patterns):,} patterns; largest DRAM saving first"
+    )
+    print(opportunities_table(patterns[: args.top]))
+    if len(patterns) > args.top:
+        print(f"... {len(patterns) - args.top:,} more patterns (--top N, or --json for all)")
+    return 0

@@ -1,0 +1,223 @@
+"""The ``fuse`` pass (fusion groups by strategy) and the group-aware traffic passes.
+
+``fuse{strategy=S}`` stores a ``FusionGroup`` per node: the nodes of a group run as one kernel
+whose intermediates stay on chip. ``fused-bytes`` then replaces the ``Traffic`` records with the
+group-aware count, so ``roofline`` and the summaries work unchanged; ``bytes-by-kind`` splits the
+same transfers into weights, activations and attention scores. FLOPs never change under fusion.
+Strategies and their rule tables are in ``fusion_rules``; ``docs/fusion.md`` explains them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from attrs import field, frozen
+
+from irperf.errors import IrperfError, PassError
+from irperf.graph import Graph
+from irperf.ops import SDPA, AttentionScores, AttentionValues, Source, Weight
+from irperf.pass_manager import AnalysisPass, one_of, register_pass
+from passes.bytes import Traffic
+from passes.conventions import CONVENTIONS, Convention
+from passes.flops import FlopCount
+from passes.fusion_greedy import FusionStep, capacity_bytes, compute_seconds, greedy_fusion
+from passes.fusion_partition import Partition
+from passes.fusion_rules import MATMUL_LIKE, Strategy, get_strategy, match_pairs
+from passes.fusion_traffic import TrafficModel, group_indices, transfers
+from targets import load_target
+
+
+@frozen(kw_only=True)
+class FusionGroup:
+    """The fusion group of one node: ``fusion_group`` names the group (its first member in
+    topological order); ``size`` counts its members (1: not fused); ``rules`` made its merges."""
+
+    fusion_group: str
+    strategy: str
+    size: int = 1
+    rules: tuple[str, ...] = ()
+
+
+@frozen(kw_only=True)
+class FusionPlan:
+    """A strategy's groups on one graph, and for ``greedy`` the log of its steps."""
+
+    strategy: str
+    groups: Mapping[str, FusionGroup]
+    log: tuple[FusionStep, ...] = ()
+
+
+def plan_fusion(
+    graph: Graph,
+    strategy: str | Strategy,
+    *,
+    target: str = "n300-seed",
+    convention: Convention = "matmul-only",
+    capacity: int | None = None,
+) -> FusionPlan:
+    """Group ``graph``'s nodes by ``strategy`` (a registered name, or a Strategy not registered).
+    ``greedy`` reads FlopCount records and costs on ``target`` with the ``convention``'s bytes;
+    ``capacity`` overrides the target's on-chip limit."""
+    s = get_strategy(strategy) if isinstance(strategy, str) else strategy
+    if s.decompose_attention and any(isinstance(n.op, SDPA) for n in graph):
+        raise PassError(
+            f"strategy '{s.name}' works on decomposed attention; run decompose-attention first"
+        )
+    log: list[FusionStep] = []
+    if s.greedy:
+        t = load_target(target)
+        model = TrafficModel(graph, convention)
+        compute = compute_seconds(graph, graph.records(FlopCount), t)
+        limit = capacity_bytes(t) if capacity is None else capacity
+        part, log = greedy_fusion(graph, model, compute, t, limit)
+    else:
+        part = Partition(graph)
+        part.merge_names(match_pairs(graph, s.rules))
+    groups: dict[str, FusionGroup] = {}
+    for members in part.groups():
+        rules = tuple(sorted(part.tags[part.find(members[0])]))
+        record = FusionGroup(
+            fusion_group=part.names[members[0]], strategy=s.name, size=len(members), rules=rules
+        )
+        for m in members:
+            groups[part.names[m]] = record
+    return FusionPlan(strategy=s.name, groups=groups, log=tuple(log))
+
+
+def _strategy(inst: Any, attribute: Any, value: str) -> None:
+    try:
+        get_strategy(value)
+    except IrperfError as e:
+        raise PassError(f"pass 'fuse': {e}") from None
+
+
+@register_pass
+@frozen(kw_only=True)
+class FusePass(AnalysisPass):
+    """Fusion groups per node by a registered strategy (``none``, ``all``, ``greedy``...)."""
+
+    name: ClassVar[str] = "fuse"
+    summary: ClassVar[str] = "group ops into fused kernels by a strategy"
+    record_type: ClassVar[type] = FusionGroup
+    strategy: str = field(default="flash-attention", validator=_strategy)
+    target: str = "n300-seed"
+    convention: Convention = field(default="matmul-only", validator=one_of(*CONVENTIONS))
+    capacity_bytes: int | None = None
+
+    def analyze(self, graph: Graph) -> Mapping[str, FusionGroup]:
+        return plan_fusion(
+            graph,
+            self.strategy,
+            target=self.target,
+            convention=self.convention,
+            capacity=self.capacity_bytes,
+        ).groups
+
+
+def fused_traffic(
+    graph: Graph, groups: Mapping[str, FusionGroup], convention: Convention
+) -> dict[str, Traffic]:
+    """DRAM bytes per node when intermediates inside a group stay on chip."""
+    model = TrafficModel(graph, convention)
+    group_of = group_indices(graph, {k: g.fusion_group for k, g in groups.items()})
+    read = [0] * len(model)
+    written = [0] * len(model)
+    for t in transfers(model, group_of):
+        (written if t.write else read)[t.node] += t.bytes
+    return {
+        name: Traffic(bytes_read=r, bytes_written=w)
+        for name, r, w in zip(model.names, read, written, strict=True)
+    }
+
+
+@register_pass
+@frozen(kw_only=True)
+class FusedBytesPass(AnalysisPass):
+    """``Traffic`` per node under the fusion groups (replaces the ``bytes`` pass's records)."""
+
+    name: ClassVar[str] = "fused-bytes"
+    summary: ClassVar[str] = "DRAM bytes per node when fused groups keep intermediates on chip"
+    record_type: ClassVar[type] = Traffic
+    requires: ClassVar[tuple[type, ...]] = (FusionGroup,)
+    convention: Convention = field(default="matmul-only", validator=one_of(*CONVENTIONS))
+
+    def analyze(self, graph: Graph) -> dict[str, Traffic]:
+        return fused_traffic(graph, graph.records(FusionGroup), self.convention)
+
+
+WEIGHTS, ACTIVATIONS, SCORES = "weights", "activations", "scores"
+KINDS = (WEIGHTS, ACTIVATIONS, SCORES)
+
+
+def tensor_kinds(graph: Graph) -> list[str]:
+    """Each node's result as ``weights``, ``scores`` (attention scores and what is computed from
+    them up to the values matmul, plus sources only they read: scale, causal mask) or
+    ``activations``."""
+    nodes = list(graph)
+    index = {n.name: i for i, n in enumerate(nodes)}
+    kinds: list[str] = []
+    for n in nodes:
+        scores = isinstance(n.op, AttentionScores) or (
+            not isinstance(n.op, (Source, AttentionValues, *MATMUL_LIKE))
+            and any(kinds[index[o]] == SCORES for o in n.operands)
+        )
+        kinds.append(WEIGHTS if isinstance(n.op, Weight) else SCORES if scores else ACTIVATIONS)
+    for i, n in enumerate(nodes):
+        users = graph.users(n.name)
+        only_scores = bool(users) and all(kinds[index[u]] == SCORES for u in users)
+        if isinstance(n.op, Source) and kinds[i] != WEIGHTS and only_scores:
+            kinds[i] = SCORES
+    return kinds
+
+
+@frozen(kw_only=True)
+class BytesByKind:
+    """A node's DRAM bytes by what the tensor moved is."""
+
+    weights_bytes: int = 0
+    activations_bytes: int = 0
+    scores_bytes: int = 0
+
+    def __add__(self, other: BytesByKind) -> BytesByKind:
+        return BytesByKind(
+            weights_bytes=self.weights_bytes + other.weights_bytes,
+            activations_bytes=self.activations_bytes + other.activations_bytes,
+            scores_bytes=self.scores_bytes + other.scores_bytes,
+        )
+
+    @classmethod
+    def zero(cls) -> BytesByKind:
+        return cls()
+
+
+def bytes_by_kind(
+    graph: Graph, groups: Mapping[str, FusionGroup], convention: Convention
+) -> dict[str, BytesByKind]:
+    model = TrafficModel(graph, convention)
+    group_of = group_indices(graph, {k: g.fusion_group for k, g in groups.items()})
+    kinds = tensor_kinds(graph)
+    sums = [dict.fromkeys(KINDS, 0) for _ in range(len(model))]
+    for t in transfers(model, group_of):
+        sums[t.node][kinds[t.tensor]] += t.bytes
+    return {
+        name: BytesByKind(
+            weights_bytes=s[WEIGHTS], activations_bytes=s[ACTIVATIONS], scores_bytes=s[SCORES]
+        )
+        for name, s in zip(model.names, sums, strict=True)
+    }
+
+
+@register_pass
+@frozen(kw_only=True)
+class BytesByKindPass(AnalysisPass):
+    """The fused DRAM bytes per node split into weights, activations and attention scores."""
+
+    name: ClassVar[str] = "bytes-by-kind"
+    summary: ClassVar[str] = "fused DRAM bytes per node by weights / activations / scores"
+    record_type: ClassVar[type] = BytesByKind
+    requires: ClassVar[tuple[type, ...]] = (FusionGroup,)
+    convention: Convention = field(default="matmul-only", validator=one_of(*CONVENTIONS))
+
+    def analyze(self, graph: Graph) -> dict[str, BytesByKind]:
+        return bytes_by_kind(graph, graph.records(FusionGroup), self.convention)

@@ -1,0 +1,155 @@
+"""Greedy fusion, XLA priority-fusion style: fuse the producer->consumer pair that saves the most.
+
+Cost model: a group takes ``max(compute, memory)`` (its roofline time on the target): compute is
+the sum of its nodes' FLOPs at the peak of each node's format, memory its DRAM bytes under fusion
+(``fusion_traffic``) over the DRAM bandwidth. A candidate is a producer->consumer edge between
+two groups; its gain is ``time(P) + time(C) - time(P u C)``. The best gain is fused first, the
+merged group's candidates are recomputed, and it stops when no candidate gains. Two limits:
+legality (no cycle between groups) and capacity: the merged group's working set (every result a
+member reads from another member, kept on chip whole) must fit the target's on-chip memory,
+``l1_usable_bytes_per_core * cores`` (shared memory per SM x SMs on a GPU).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Mapping
+
+from attrs import frozen
+
+from irperf.graph import Graph
+from passes.flops import FlopCount
+from passes.fusion_partition import Partition
+from passes.fusion_traffic import TrafficModel
+from passes.roofline import compute_dtype, peak_for
+from targets import Target
+
+MS_PER_S = 1000.0
+MIN_RELATIVE_GAIN = 1e-9
+"""Gains below this fraction of the unfused time are float noise, not a saving."""
+
+
+@frozen(kw_only=True)
+class FusionStep:
+    """One greedy step, as XLA's fusion dump logs it: the edge fused and the times around it."""
+
+    producer: str
+    consumer: str
+    time_before_ms: float
+    time_after_ms: float
+    saved_bytes: int
+    group_size: int
+
+    def __str__(self) -> str:
+        return (
+            f"fuse {self.producer} -> {self.consumer}: {self.time_before_ms:.6f} ms -> "
+            f"{self.time_after_ms:.6f} ms, saves {self.saved_bytes:,} B ({self.group_size} ops)"
+        )
+
+
+def capacity_bytes(target: Target) -> int:
+    """On-chip memory a group's working set must fit: usable L1 (shared memory) x cores."""
+    return target.l1_usable_bytes_per_core * target.cores
+
+
+def compute_seconds(graph: Graph, flops: Mapping[str, FlopCount], target: Target) -> list[float]:
+    """Each node's compute time at the peak of its format (roofline's rule)."""
+    peaks: dict[str, float] = {}
+    out = []
+    for n in graph:
+        f = flops[n.name].flops
+        out.append(f / peak_for(target, compute_dtype(graph, n), peaks) if f else 0.0)
+    return out
+
+
+@frozen
+class GroupCost:
+    compute_s: float
+    dram_bytes: int
+    working_bytes: int
+    time_s: float
+
+
+class GroupCosts:
+    """Roofline time of groups of node indices on a target."""
+
+    def __init__(self, model: TrafficModel, compute_s: list[float], target: Target) -> None:
+        self.model = model
+        self.compute_s = compute_s
+        self.bandwidth = target.dram_bandwidth_bytes_per_s
+
+    def time(self, compute: float, dram_bytes: int) -> float:
+        return max(compute, dram_bytes / self.bandwidth)
+
+    def evaluate(self, members: list[int]) -> GroupCost:
+        dram, working = self.model.group_bytes(members)
+        compute = sum(self.compute_s[i] for i in members)
+        return GroupCost(compute, dram, working, self.time(compute, dram))
+
+
+def greedy_fusion(
+    graph: Graph,
+    model: TrafficModel,
+    compute_s: list[float],
+    target: Target,
+    capacity: int,
+) -> tuple[Partition, list[FusionStep]]:
+    """Priority fusion over ``graph``; the partition and the log of the steps taken."""
+    part = Partition(graph)
+    costs = GroupCosts(model, compute_s, target)
+    n = len(part)
+    state = [costs.evaluate([i]) for i in range(n)]
+    version = [0] * n
+    heap: list[tuple[float, int, int, int, int, int, int, int]] = []
+    log: list[FusionStep] = []
+    tie = itertools.count()  # equal gains: first come, first fused
+
+    def consider(a: int, b: int, producer: int, consumer: int) -> None:
+        if part.source[a] or part.source[b]:
+            return
+        merged = costs.evaluate(part.members[a] + part.members[b])
+        before, after = state[a].time_s + state[b].time_s, merged.time_s
+        if merged.working_bytes > capacity or before - after <= MIN_RELATIVE_GAIN * before:
+            return
+        entry = (after - before, next(tie), a, b, version[a], version[b], producer, consumer)
+        heapq.heappush(heap, entry)
+
+    for i in range(n):
+        for s in part.succs[i]:
+            consider(i, s, i, s)
+    while heap:
+        _, _, a, b, va, vb, producer, consumer = heapq.heappop(heap)
+        if part.find(a) != a or part.find(b) != b or (version[a], version[b]) != (va, vb):
+            continue  # stale: one side changed since this gain was computed
+        before = state[a].time_s + state[b].time_s
+        saved = state[a].dram_bytes + state[b].dram_bytes
+        if not part.merge(a, b, "greedy"):
+            continue
+        m = part.find(a)
+        version[m] += 1
+        state[m] = costs.evaluate(part.members[m])
+        log.append(
+            FusionStep(
+                producer=part.names[producer],
+                consumer=part.names[consumer],
+                time_before_ms=before * MS_PER_S,
+                time_after_ms=state[m].time_s * MS_PER_S,
+                saved_bytes=saved - state[m].dram_bytes,
+                group_size=len(part.members[m]),
+            )
+        )
+        into: set[int] = {m}
+        out_of: set[int] = {m}
+        for i in part.members[m]:
+            for p in part.preds[i]:
+                g = part.find(p)
+                if g not in into:
+                    into.add(g)
+                    consider(g, m, p, i)
+            for s in part.succs[i]:
+                g = part.find(s)
+                if g not in out_of:
+                    out_of.add(g)
+                    consider(m, g, i, s)
+    return part, log

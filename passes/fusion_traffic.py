@@ -1,0 +1,206 @@
+"""DRAM traffic under fusion: intermediates of a group stay on chip.
+
+Per node: an operand is read only if its producer is outside the node's group, and a given
+tensor only once per group (weights too: read once by each group using them); the result is
+written only if a reader is outside the group or it has none (a graph output). With every node
+alone this is the ``bytes`` pass exactly (for nodes that list no operand twice). A reshape is a
+view: it moves nothing, and its readers read the tensor it views, so views never hide a transfer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TypeAlias
+
+from attrs import frozen
+
+from irperf.errors import PassError
+from irperf.graph import Graph
+from irperf.ops import (
+    SDPA,
+    AttentionScores,
+    AttentionValues,
+    Embedding,
+    Op,
+    Reshape,
+    Source,
+)
+from irperf.rules import RuleTable
+from irperf.types import TensorType
+from passes.bytes import RULES as BYTES_RULES
+from passes.bytes import literal_names
+from passes.conventions import Convention, counts
+
+ReadRule: TypeAlias = Callable[[Op, Sequence[TensorType], TensorType], tuple[int, ...]]
+OPERAND_READS: RuleTable[ReadRule] = RuleTable("fused-bytes")
+"""Bytes read per operand; per node they must add up to the ``bytes`` pass's ``bytes_read``."""
+
+VIEWS: tuple[type[Op], ...] = (Reshape,)
+OUTPUT = -1
+"""A consumer standing for "read after the graph": always outside every group."""
+RESULT_KEYS = ("outputs", "kv_cache", "kv_cache_appends")
+"""``graph.meta`` lists of node names that are results of the graph even when read inside it
+(a KV cache filled in prefill): they are always written."""
+
+
+@OPERAND_READS.rule(Op)
+def _each(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[int, ...]:
+    return tuple(t.nbytes for t in ins)
+
+
+@OPERAND_READS.rule(Source, *VIEWS)
+def _nothing(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[int, ...]:
+    return tuple(0 for _ in ins)
+
+
+@OPERAND_READS.rule(SDPA, AttentionScores, AttentionValues)
+def _attention(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[int, ...]:
+    assert isinstance(op, SDPA | AttentionScores | AttentionValues)
+    first, *kv = ins
+    keys = [t.with_shape((t.shape[0], op.keys_attended(t), t.shape[2])) for t in kv]
+    return (first.nbytes, *(t.nbytes for t in keys))
+
+
+@OPERAND_READS.rule(Embedding)
+def _gather(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[int, ...]:
+    return (ins[0].nbytes, out.nbytes)  # the ids, and the table rows gathered
+
+
+@frozen
+class NodeIO:
+    """What one node moves, views resolved. ``reads``: (producer index, bytes) per operand;
+    ``write``: bytes written when the result leaves its group; ``consumers``: real readers."""
+
+    reads: tuple[tuple[int, int], ...]
+    write: int
+    consumers: tuple[int, ...]
+    out_bytes: int
+    counted: bool
+    view: bool
+
+
+class TrafficModel:
+    """Per-node transfers of a graph under a convention, computed once; groups vary."""
+
+    def __init__(self, graph: Graph, convention: Convention) -> None:
+        nodes = list(graph)
+        index = {n.name: i for i, n in enumerate(nodes)}
+        self.names = [n.name for n in nodes]
+        view = [isinstance(n.op, VIEWS) for n in nodes]
+        storage = list(range(len(nodes)))  # a view reads through to what it views
+        for i, n in enumerate(nodes):
+            if view[i]:
+                storage[i] = storage[index[n.operands[0]]]
+        readers: list[list[int]] = [[] for _ in nodes]
+        for i, n in enumerate(nodes):
+            for o in dict.fromkeys(n.operands):
+                readers[index[o]].append(i)
+        results = {index[r] for key in RESULT_KEYS for r in graph.meta.get(key, ()) if r in index}
+        real: list[tuple[int, ...]] = [()] * len(nodes)
+        for i in reversed(range(len(nodes))):
+            out: list[int] = []
+            for r in readers[i]:
+                out.extend(real[r] if view[r] else (r,))
+            if not readers[i] or i in results:
+                out.append(OUTPUT)
+            real[i] = tuple(dict.fromkeys(out))
+        literals = literal_names(graph)
+        self.io: list[NodeIO] = []
+        for i, n in enumerate(nodes):
+            ins = graph.operand_types(n)
+            split = OPERAND_READS.lookup(n)(n.op, ins, n.type)
+            whole = BYTES_RULES.lookup(n)(n.op, ins, n.type)
+            if sum(split) != whole.bytes_read or len(split) != len(ins):  # before literals
+                raise PassError(
+                    f"fusion: the per-operand reads of op '{n.op.kind}' at node '{n.name}' "
+                    f"({sum(split)} B) differ from the bytes pass ({whole.bytes_read} B); "
+                    f"register a rule with passes.fusion_traffic.OPERAND_READS"
+                )
+            reads = tuple(
+                (storage[index[o]], 0 if o in literals else b)
+                for o, b in zip(n.operands, split, strict=True)
+            )
+            self.io.append(
+                NodeIO(
+                    reads=tuple(r for r in reads if r[1]),
+                    write=0 if view[i] else whole.bytes_written,
+                    consumers=real[i],
+                    out_bytes=n.type.nbytes,
+                    counted=counts(convention, n.op),
+                    view=view[i],
+                )
+            )
+
+    def __len__(self) -> int:
+        return len(self.io)
+
+    def leaves(self, i: int, inside: Callable[[int], bool]) -> bool:
+        """Whether node ``i``'s result is read outside (``inside`` is group membership)."""
+        return any(c == OUTPUT or not inside(c) for c in self.io[i].consumers)
+
+    def group_bytes(self, members: Iterable[int]) -> tuple[int, int]:
+        """DRAM bytes of a group of node indices, and its on-chip working set: the results
+        that some other member reads (kept on chip whole: a documented, conservative estimate)."""
+        inside = set(members)
+        read: set[int] = set()
+        total = working = 0
+        for i in sorted(inside):
+            io = self.io[i]
+            if not io.view and any(c in inside for c in io.consumers):
+                working += io.out_bytes
+            if not io.counted:
+                continue
+            for p, b in io.reads:
+                if p not in inside and p not in read:
+                    read.add(p)
+                    total += b
+            if io.write and self.leaves(i, inside.__contains__):
+                total += io.write
+        return total, working
+
+
+@frozen
+class Transfer:
+    """One DRAM transfer: ``node`` reads (or writes) the result of node ``tensor``."""
+
+    node: int
+    tensor: int
+    bytes: int
+    write: bool
+
+
+def transfers(model: TrafficModel, group_of: Sequence[int]) -> Iterator[Transfer]:
+    """Every DRAM transfer when node ``i`` is in group ``group_of[i]``."""
+    seen: set[tuple[int, int]] = set()
+    for i, io in enumerate(model.io):
+        if not io.counted:
+            continue
+        g = group_of[i]
+        for p, b in io.reads:
+            if group_of[p] != g and (g, p) not in seen:
+                seen.add((g, p))
+                yield Transfer(i, p, b, False)
+        if io.write and any(c == OUTPUT or group_of[c] != g for c in io.consumers):
+            yield Transfer(i, i, io.write, True)
+
+
+def group_indices(graph: Graph, group_names: Mapping[str, str]) -> list[int]:
+    """``group_of`` for ``transfers`` from per-node group names; fails on records of another
+    graph (stale records would silently cost the wrong graph)."""
+    ids: dict[str, int] = {}
+    out: list[int] = []
+    for n in graph:
+        g = group_names.get(n.name)
+        if g is None:
+            raise PassError(
+                f"the fusion groups do not describe this graph: no group for node "
+                f"'{n.name}'; run fuse on this graph"
+            )
+        out.append(ids.setdefault(g, len(ids)))
+    if len(group_names) != len(out):
+        extra = next(k for k in group_names if k not in graph)
+        raise PassError(
+            f"the fusion groups do not describe this graph: node '{extra}' is not "
+            "in it; run fuse on this graph"
+        )
+    return out
