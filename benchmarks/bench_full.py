@@ -10,10 +10,9 @@ about: lowering plus every analysis pass (flops, bytes, params, roofline, memory
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 from typing import Any
+
+from timing import median_ms
 
 import irperf
 from irperf.graph import Graph
@@ -31,15 +30,6 @@ PHASES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("prefill", {"phase": "prefill"}),
     ("decode", {"phase": "decode"}),
 )
-
-
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
 
 
 def bench(model: str, options: dict[str, Any], repeats: int) -> list[tuple[str, float]]:

@@ -8,9 +8,8 @@ Prints the median of each step in milliseconds.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
+
+from timing import median_ms
 
 import irperf
 from irperf.graph import Graph
@@ -23,15 +22,6 @@ STEPS = (
     "params",
     "roofline{target=n300-seed}",
 )
-
-
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
 
 
 def main() -> None:
