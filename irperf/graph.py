@@ -60,7 +60,7 @@ class Graph:
     ) -> Node:
         """Add a node, inferring its type from its operands'."""
         if name in self._nodes:
-            raise VerifyError(f"node '{name}': name already used (names must be unique)")
+            raise VerifyError(f"node '{name}': rule unique-names: name already used")
         ops = tuple(operands)
         types = []
         for o in ops:
@@ -77,7 +77,10 @@ class Graph:
         return node
 
     def insert(self, node: Node) -> None:
-        """Insert a prebuilt node without checks (transforms use this, then ``verify``)."""
+        """Insert a prebuilt node; only the name is checked here (transforms use this, then
+        ``verify``)."""
+        if node.name in self._nodes:
+            raise VerifyError(f"node '{node.name}': rule unique-names: name already used")
         self._nodes[node.name] = node
         self._nx.add_node(node.name)
         for o in node.operands:

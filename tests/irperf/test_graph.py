@@ -43,7 +43,7 @@ def test_scoped_names_blocks_and_operand_order() -> None:
 
 def test_add_rejects_duplicates_unknown_operands_and_bad_types() -> None:
     b = small()
-    with pytest.raises(VerifyError, match="'m.x': name already used"):
+    with pytest.raises(VerifyError, match="'m.x': rule unique-names"):
         b.graph.add("m.x", Gelu(), ["m.layer.0.mm"])
     with pytest.raises(VerifyError, match="operand 'nope' is not defined"):
         b.graph.add("z", Gelu(), ["nope"])
@@ -84,3 +84,9 @@ def test_copy_drops_records() -> None:
     assert not c.has_records(int)
     assert [n.name for n in c] == [n.name for n in g]
     assert c.blocks == g.blocks
+
+
+def test_duplicate_names_are_refused_when_nodes_are_inserted() -> None:
+    g = small().graph
+    with pytest.raises(VerifyError, match="node 'm.x': rule unique-names"):
+        Graph.from_nodes([*g, g.node("m.x")])
