@@ -11,8 +11,9 @@ KV caches are tensors of the graph, listed by node name in ``graph.meta["kv_cach
   ``S`` prompt tokens, and each cross layer's normed K (``attn.k_norm.merge``) and V
   (``attn.wv``) over the vision tokens: results of the graph.
 - decode: sources ``text.{j}.attn.k_cache`` / ``v_cache`` ``[B, C, kv_heads*head_dim]`` (self
-  layers; the new token's k/v are appended by ``attn.k_append`` / ``attn.v_append``, listed in
-  ``graph.meta["kv_cache_appends"]``, and attention reads all ``C + 1`` keys) and the cached
+  layers; ``attn.k_append`` / ``attn.v_append``, ``CacheAppend`` ops listed in
+  ``graph.meta["kv_cache_appends"]``, write the new token's k/v into the cache in place, and
+  attention reads all ``C + 1`` keys) and the cached
   cross K/V ``[B, vision tokens, kv_heads*head_dim]`` (HF caches the kv heads, not ``H``).
 
 A phase that skips a computation keeps its parameters resident: a text-only prompt skips every
@@ -30,7 +31,7 @@ from attrs import frozen
 from irperf.builder import Builder, Value
 from irperf.dtypes import INT32, DType
 from irperf.graph import Graph
-from irperf.ops import SDPA, Add, Concat, Embedding, Mul, Reshape, Rope, Silu, Slice
+from irperf.ops import SDPA, Add, CacheAppend, Embedding, Mul, Reshape, Rope, Silu, Slice
 from lowering.common import copy_weights, linear, rmsnorm, tanh_gate
 from lowering.config import TextConfig
 
@@ -99,8 +100,8 @@ def _self_attention(b: Builder, x: Value, cfg: TextConfig, run: TextRun, dtype: 
             k_cache = b.input("k_cache", shape, dtype)
             v_cache = b.input("v_cache", shape, dtype)
             _record(b, "kv_cache", k_cache, v_cache)
-            k = b.add(Concat(axis=1), k_cache, k, name="k_append")
-            v = b.add(Concat(axis=1), v_cache, v, name="v_append")
+            k = b.add(CacheAppend(), k_cache, k, name="k_append")
+            v = b.add(CacheAppend(), v_cache, v, name="v_append")
             _record(b, "kv_cache_appends", k, v)
             causal = False  # one query attends every cached key and itself
         sdpa = SDPA(heads=heads, kv_heads=kv, head_dim=hd, causal=causal)

@@ -2,8 +2,9 @@
 
 The fused attention op reads q, k and v once and writes its output once (FlashAttention with
 perfect reuse, the seed's ``S * D * 4 * dtype_bytes``). A reshape is a view and moves nothing;
-an embedding lookup reads only the rows it gathers; a constant is a literal the kernel takes as an
-argument, never read from DRAM.
+a cache append writes its new rows into the cache in place (the old rows are never touched; the
+attention reading the cache reads them); an embedding lookup reads only the rows it gathers; a
+constant is a literal the kernel takes as an argument, never read from DRAM.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from irperf.ops import (
     SDPA,
     AttentionScores,
     AttentionValues,
+    CacheAppend,
     Constant,
     Embedding,
     Op,
@@ -66,6 +68,12 @@ def _round_trip(op: Op, ins: Sequence[TensorType], out: TensorType) -> Traffic:
 @RULES.rule(Source, Reshape)
 def _none(op: Op, ins: Sequence[TensorType], out: TensorType) -> Traffic:
     return NONE  # sources are read by their users; a reshape is a view
+
+
+@RULES.rule(CacheAppend)
+def _cache_append(op: Op, ins: Sequence[TensorType], out: TensorType) -> Traffic:
+    new = ins[1]
+    return Traffic(bytes_read=new.nbytes, bytes_written=new.nbytes)  # in place: T rows, not C + T
 
 
 @RULES.rule(SDPA)

@@ -5,6 +5,9 @@ tensor only once per group (weights too: read once by each group using them); th
 written only if a reader is outside the group or it has none (a graph output). With every node
 alone this is the ``bytes`` pass exactly (for nodes that list no operand twice). A reshape is a
 view: it moves nothing, and its readers read the tensor it views, so views never hide a transfer.
+A cache append aliases its cache the same way (its readers read the cache's storage, so fusing
+attention with the append never makes the old rows free), but it reads its new rows and always
+writes them in place: the cache outlives the step.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from irperf.ops import (
     SDPA,
     AttentionScores,
     AttentionValues,
+    CacheAppend,
     Embedding,
     Op,
     Reshape,
@@ -36,6 +40,9 @@ OPERAND_READS: RuleTable[ReadRule] = RuleTable("fused-bytes")
 """Bytes read per operand; per node they must add up to the ``bytes`` pass's ``bytes_read``."""
 
 VIEWS: tuple[type[Op], ...] = (Reshape,)
+"""Ops whose result is their operand's storage, and which move nothing."""
+ALIASES: tuple[type[Op], ...] = (*VIEWS, CacheAppend)
+"""Ops whose result lives in their first operand's storage: readers of the result read it."""
 OUTPUT = -1
 """A consumer standing for "read after the graph": always outside every group."""
 RESULT_KEYS = ("outputs", "kv_cache", "kv_cache_appends")
@@ -53,6 +60,11 @@ def _nothing(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[int, .
     return tuple(0 for _ in ins)
 
 
+@OPERAND_READS.rule(CacheAppend)
+def _cache_append(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[int, ...]:
+    return (0, ins[1].nbytes)  # the cache's old rows stay where they are
+
+
 @OPERAND_READS.rule(SDPA, AttentionScores, AttentionValues)
 def _attention(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[int, ...]:
     assert isinstance(op, SDPA | AttentionScores | AttentionValues)
@@ -68,15 +80,16 @@ def _gather(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[int, ..
 
 @frozen
 class NodeIO:
-    """What one node moves, views resolved. ``reads``: (producer index, bytes) per operand;
-    ``write``: bytes written when the result leaves its group; ``consumers``: real readers."""
+    """What one node moves, aliases resolved. ``reads``: (storage index, bytes) per operand;
+    ``write``: bytes written when the result leaves its group; ``consumers``: real readers;
+    ``alias``: the result lives in another node's storage (nothing of its own on chip)."""
 
     reads: tuple[tuple[int, int], ...]
     write: int
     consumers: tuple[int, ...]
     out_bytes: int
     counted: bool
-    view: bool
+    alias: bool
 
 
 class TrafficModel:
@@ -87,22 +100,23 @@ class TrafficModel:
         index = {n.name: i for i, n in enumerate(nodes)}
         self.names = [n.name for n in nodes]
         view = [isinstance(n.op, VIEWS) for n in nodes]
-        storage = list(range(len(nodes)))  # a view reads through to what it views
+        alias = [isinstance(n.op, ALIASES) for n in nodes]
+        storage = list(range(len(nodes)))  # an alias reads through to the storage it lives in
+        # readers[p]: (reader, whether it reads p through an alias: then its readers read p)
+        readers: list[list[tuple[int, bool]]] = [[] for _ in nodes]
         for i, n in enumerate(nodes):
-            if view[i]:
+            if alias[i]:
                 storage[i] = storage[index[n.operands[0]]]
-        readers: list[list[int]] = [[] for _ in nodes]
-        for i, n in enumerate(nodes):
-            for o in dict.fromkeys(n.operands):
-                readers[index[o]].append(i)
+            for k, o in enumerate(n.operands):
+                readers[index[o]].append((i, alias[i] and k == 0))
         results = {index[r] for key in RESULT_KEYS for r in graph.meta.get(key, ()) if r in index}
         real: list[tuple[int, ...]] = [()] * len(nodes)
         for i in reversed(range(len(nodes))):
             out: list[int] = []
-            for r in readers[i]:
-                out.extend(real[r] if view[r] else (r,))
-            if not readers[i] or i in results:
-                out.append(OUTPUT)
+            for r, through in readers[i]:
+                out.extend(real[r] if through else (r,))
+            if not readers[i] or i in results or isinstance(nodes[i].op, CacheAppend):
+                out.append(OUTPUT)  # a cache append writes storage that outlives the step
             real[i] = tuple(dict.fromkeys(out))
         literals = literal_names(graph)
         self.io: list[NodeIO] = []
@@ -127,7 +141,7 @@ class TrafficModel:
                     consumers=real[i],
                     out_bytes=n.type.nbytes,
                     counted=counts(convention, n.op),
-                    view=view[i],
+                    alias=alias[i],
                 )
             )
 
@@ -146,7 +160,7 @@ class TrafficModel:
         total = working = 0
         for i in sorted(inside):
             io = self.io[i]
-            if not io.view and any(c in inside for c in io.consumers):
+            if not io.alias and any(c in inside for c in io.consumers):
                 working += io.out_bytes
             if not io.counted:
                 continue

@@ -2,9 +2,10 @@
 
 Rules, in the graph's (topological) order, one step per node:
 
-- Storage: a ``Reshape`` result is a view of its operand's storage; a node listed in
-  ``graph.meta["kv_cache_appends"]`` grows its first operand (a cache) in place. Every other
-  node owns its result's storage.
+- Storage: a ``Reshape`` result is a view of its operand's storage; a ``CacheAppend`` (decode's
+  ``graph.meta["kv_cache_appends"]``) grows its first operand's storage (a cache) in place by
+  the rows it appends, of the same class, allocated at its step. Every other node owns its
+  result's storage.
 - Class of a storage: a ``Weight``'s is weight memory; one holding a tensor listed in
   ``graph.meta["kv_cache"]`` is KV cache; every other one (inputs, constants, op results) is an
   activation. Weights and caches are reported apart and never count as activations.
@@ -24,7 +25,7 @@ from typing import ClassVar
 from attrs import frozen
 
 from irperf.graph import Graph
-from irperf.ops import Reshape, Weight
+from irperf.ops import CacheAppend, Reshape, Weight
 from irperf.pass_manager import AnalysisPass, register_pass
 
 
@@ -70,7 +71,6 @@ class MemoryFootprint:
 def memory_uses(graph: Graph) -> dict[str, MemoryUse]:
     """One ``MemoryUse`` per node, by the rules of the module docstring. Linear in graph size."""
     nodes = list(graph)
-    appends = set(graph.meta.get("kv_cache_appends", ()))
     root: dict[str, str] = {}  # node -> the node owning its storage
     last: dict[str, int] = {}  # storage owner -> step of its last reader
     end = len(nodes) - 1
@@ -78,8 +78,8 @@ def memory_uses(graph: Graph) -> dict[str, MemoryUse]:
     for i, node in enumerate(nodes):
         for o in node.operands:
             last[root[o]] = i
-        views = isinstance(node.op, Reshape) or node.name in appends
-        root[node.name] = root[node.operands[0]] if views else node.name
+        aliases = isinstance(node.op, Reshape | CacheAppend)
+        root[node.name] = root[node.operands[0]] if aliases else node.name
         if nx.out_degree(node.name) == 0:
             last[root[node.name]] = end  # a graph output stays live to the end
     cache = {root[name] for name in graph.meta.get("kv_cache", ())}
@@ -89,20 +89,20 @@ def memory_uses(graph: Graph) -> dict[str, MemoryUse]:
     activations: dict[str, int] = {}
     delta = [0] * (len(nodes) + 1)
     for i, node in enumerate(nodes):
-        if root[node.name] != node.name:
-            if node.name in appends:  # the cache grows by the appended rows
-                grown = node.type.nbytes - graph.node(node.operands[0]).type.nbytes
-                caches[node.name] = grown
-            continue
+        owner = root[node.name]
         size = node.type.nbytes
+        if isinstance(node.op, CacheAppend):  # the owner's storage grows by the appended rows
+            size -= graph.node(node.operands[0]).type.nbytes
+        elif owner != node.name:
+            continue  # a view allocates nothing
         if isinstance(node.op, Weight):
             weights[node.name] = size
-        elif node.name in cache:
+        elif owner in cache:
             caches[node.name] = size
         else:
             activations[node.name] = size
             delta[i] += size
-            delta[last.get(node.name, i) + 1] -= size
+            delta[last.get(owner, i) + 1] -= size
 
     out: dict[str, MemoryUse] = {}
     live = 0

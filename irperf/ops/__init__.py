@@ -18,7 +18,16 @@ from irperf.ops.elementwise import (
 )
 from irperf.ops.embedding import Embedding
 from irperf.ops.linalg import Conv2d, MatMul
-from irperf.ops.movement import Concat, Expand, Movement, Pad, Reshape, Slice, Transpose
+from irperf.ops.movement import (
+    CacheAppend,
+    Concat,
+    Expand,
+    Movement,
+    Pad,
+    Reshape,
+    Slice,
+    Transpose,
+)
 from irperf.ops.norm import LayerNorm, Norm, RMSNorm, Softmax
 from irperf.ops.source import Constant, Input, Source, Weight
 
@@ -28,6 +37,7 @@ __all__ = [
     "AttentionScores",
     "AttentionValues",
     "Binary",
+    "CacheAppend",
     "Concat",
     "Constant",
     "Conv2d",

@@ -1,4 +1,4 @@
-"""Data movement: reshape, transpose, slice, pad, concat, expand. No arithmetic."""
+"""Data movement: reshape, transpose, slice, pad, concat, expand, cache append. No arithmetic."""
 
 from __future__ import annotations
 
@@ -108,6 +108,28 @@ class Concat(Movement):
         shape = list(first.shape)
         shape[ax] = total
         return first.with_shape(tuple(shape))
+
+
+@frozen(kw_only=True)
+class CacheAppend(Movement):
+    """Writes ``new[B, T, D]`` in place after the ``C`` rows of ``cache[B, C, D]``.
+
+    The result ``[B, C+T, D]`` is the cache buffer after the write: it aliases the cache's
+    storage, so the old rows are neither read nor copied (a runtime's static KV cache).
+    """
+
+    kind: ClassVar[str] = "cache_append"
+    arity: ClassVar[int | None] = 2
+    axis: ClassVar[int] = 1  # the sequence axis
+
+    def _infer(self, inputs: Sequence[TensorType]) -> TensorType:
+        cache, new = inputs
+        if cache.rank != 3 or new.rank != 3:
+            raise self.fail(f"needs [B, C, D] and [B, T, D], got {cache} and {new}")
+        if (cache.shape[0], cache.shape[2], cache.dtype) != (new.shape[0], new.shape[2], new.dtype):
+            raise self.fail(f"{new} does not append to {cache}: batch, width and dtype must agree")
+        b, c, d = cache.shape
+        return cache.with_shape((b, c + new.shape[1], d))
 
 
 @frozen(kw_only=True)

@@ -9,6 +9,7 @@ from irperf.errors import IrperfError, TypeInferenceError
 from irperf.ops import (
     SDPA,
     Add,
+    CacheAppend,
     Concat,
     Conv2d,
     Embedding,
@@ -118,6 +119,17 @@ def test_elementwise_norm_and_movement() -> None:
     with pytest.raises(TypeInferenceError, match="at least one"):
         Concat(axis=0).infer([])
     assert Expand(shape=(2, 4, 1, 8)).infer([t(8)]) == t(2, 4, 1, 8)
+    assert CacheAppend().infer([t(2, 7, 16), t(2, 3, 16)]) == t(2, 7 + 3, 16)
+    with pytest.raises(TypeInferenceError, match="cache_append: .*batch, width and dtype"):
+        CacheAppend().infer([t(2, 7, 16), t(1, 1, 16)])  # another batch
+    with pytest.raises(TypeInferenceError, match="batch, width and dtype"):
+        CacheAppend().infer([t(2, 7, 16), t(2, 1, 8)])  # another width
+    with pytest.raises(TypeInferenceError, match="batch, width and dtype"):
+        CacheAppend().infer([t(2, 7, 16), t(2, 1, 16, dt=FP32)])
+    with pytest.raises(TypeInferenceError, match=r"needs \[B, C, D\] and \[B, T, D\]"):
+        CacheAppend().infer([t(2, 7, 16), t(2, 16)])
+    with pytest.raises(TypeInferenceError, match="takes 2 operand"):
+        CacheAppend().infer([t(2, 7, 16)])
     assert Embedding().infer([t(3, dt=INT32), t(9, 16)]) == t(3, 16)
     with pytest.raises(TypeInferenceError, match="integers"):
         Embedding().infer([t(3), t(9, 16)])

@@ -11,8 +11,9 @@ from collections import defaultdict
 import pytest
 
 import irperf
+from irperf.errors import ConfigError
 from irperf.graph import Graph
-from irperf.ops import SDPA, Concat, Input, Reshape, RMSNorm, Rope, Weight
+from irperf.ops import SDPA, CacheAppend, Input, Reshape, RMSNorm, Rope, Weight
 from lowering.config import ModelConfig, TextConfig
 from lowering.presets import PRESETS
 from passes.bytes import Traffic, count_bytes
@@ -248,7 +249,7 @@ def test_decode_layers_read_the_caches(c: int) -> None:
     k_cache = g.node("text.0.attn.k_cache")
     assert isinstance(k_cache.op, Input) and k_cache.type.shape == (batch, c, KV * HD)
     append = g.node("text.0.attn.k_append")
-    assert isinstance(append.op, Concat)
+    assert isinstance(append.op, CacheAppend) and append.type.shape == (batch, c + 1, KV * HD)
     assert append.operands == ("text.0.attn.k_cache", "text.0.attn.rope_k")
     sdpa = g.node("text.0.attn.sdpa")
     assert isinstance(sdpa.op, SDPA) and not sdpa.op.causal
@@ -264,6 +265,41 @@ def test_decode_layers_read_the_caches(c: int) -> None:
     w = g.node("text.3.attn.wk.weight")
     assert isinstance(w.op, Weight) and not g.users(w.name)
     irperf.verify(g)
+
+
+@pytest.mark.parametrize("c", [128, 4096])
+def test_decode_appends_write_the_new_row_in_place(c: int) -> None:
+    """Full-convention DRAM traffic of a decode self layer, op by op.
+
+    The appends write the new token's K and V into the caches in place: one row in, one row out
+    each (a copying concat would read C + 1 rows and write C + 1 rows). Attention then reads the
+    C + 1 cached rows of K and of V once.
+    """
+    batch, e = 4, 2
+    d, h, f, _ = SHAPES[INSTRUCT]
+    g = irperf.lower(INSTRUCT, "text", phase="decode", context=c, batch=batch)
+    assert g.meta["kv_cache_appends"][:2] == ["text.0.attn.k_append", "text.0.attn.v_append"]
+    traffic = count_bytes(g, "full")
+    row = batch * 1 * KV * HD * e  # one position of K (or V) per sequence
+    for name in ("k_append", "v_append"):
+        assert traffic[f"text.0.attn.{name}"] == Traffic(bytes_read=row, bytes_written=row)
+    x, q, ff = batch * d * e, batch * h * HD * e, batch * f * e  # one token's activations
+    sdpa = Traffic(bytes_read=q + 2 * (c + 1) * row, bytes_written=q)
+    assert traffic["text.0.attn.sdpa"] == sdpa
+    expected = (
+        self_block_params(d, h, f) * e  # every weight read once
+        + 2 * (x + x)  # attn_norm, ffn_norm
+        + (x + q + 2 * (x + row))  # wq, wk, wv
+        + (2 * q + 2 * row)  # rope_q, rope_k
+        + 2 * (row + row)  # k_append, v_append
+        + sdpa.bytes
+        + (q + x)  # wo
+        + 2 * 3 * x  # attn_residual, mlp_residual
+        + 2 * (x + ff)  # w1, w3
+        + (2 * ff + 3 * ff)  # silu, mul
+        + (ff + x)  # w2
+    )
+    assert sum(traffic[n.name].bytes for n in g.scope("text.0")) == expected
 
 
 def test_kv_cache_tensors_and_bytes() -> None:
@@ -301,8 +337,10 @@ def test_logits_last_or_all() -> None:
     assert count_flops(last)["text.lm_head"].flops == batch * 2 * d * VOCAB
     assert count_flops(every)["text.lm_head"].flops == batch * 2 * s * d * VOCAB
     assert "text.lm_head.last_token" not in every
-    dec = irperf.lower(INSTRUCT, "text", phase="decode", logits="all")
+    dec = irperf.lower(INSTRUCT, "text", phase="decode", logits="last")
     assert dec.node("text.lm_head").type.shape == (1, 1, VOCAB)
+    with pytest.raises(ConfigError, match="logits 'all' applies to prefill"):
+        irperf.lower(INSTRUCT, "text", phase="decode", logits="all")
 
 
 LLAMA_31_8B_SHAPED = ModelConfig(
@@ -322,7 +360,8 @@ LLAMA_31_8B_SHAPED = ModelConfig(
 @pytest.mark.parametrize("phase", ["prefill", "decode"])
 @pytest.mark.parametrize("convention", ["matmul-only", "full"])
 def test_text_only_equals_the_32_self_layers(phase: str, convention: str) -> None:
-    opts = {"phase": phase, "seq_len": 256, "context": 512, "batch": 2, "image": False}
+    length = {"seq_len": 256} if phase == "prefill" else {"context": 512}
+    opts = {"phase": phase, "batch": 2, "image": False, **length}
     g11 = irperf.lower(INSTRUCT, "text", **opts)
     g8 = irperf.lower(LLAMA_31_8B_SHAPED, "text", **opts)
     f11, f8 = count_flops(g11, convention), count_flops(g8, convention)

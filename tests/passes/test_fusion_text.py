@@ -1,4 +1,5 @@
-"""Fusion on the text decoder: causal GQA decomposed, SwiGLU epilogues, KV caches still written."""
+"""Fusion on the text decoder: causal GQA decomposed, SwiGLU epilogues, KV caches still written;
+in decode, the in-place cache appends never let fusion hide the attention's read of the cache."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import pytest
 
 import irperf
 from irperf import Graph
-from irperf.ops import Add, Input
-from passes.bytes import Traffic
+from irperf.ops import SDPA, Add, CacheAppend, Input, MatMul, Rope
+from passes.bytes import Traffic, count_bytes
 from passes.flops import FlopCount
-from passes.fusion import BytesByKind, FusionGroup
+from passes.fusion import BytesByKind, FusionGroup, fused_traffic, plan_fusion
 from passes.fusion_report import StrategyRun, run_strategy
+from passes.fusion_rules import FusionRule, Strategy
 
 SEQ, HEADS, KV_HEADS, HD, D = 128, 32, 8, 128, 4096  # 11B text decoder, a 128-token prompt
 E = 2
@@ -88,3 +90,75 @@ def test_kv_cache_is_still_written(runs: dict[str, StrategyRun], strategy: str) 
     assert records[k].size > 1  # fused with the k projection (and more) ...
     for name in (k, v):  # ... yet the cache tensors are results of the prefill
         assert traffic[name].bytes_written == SEQ * KV_HEADS * HD * E
+
+
+CONTEXT, BATCH = 64, 2  # decode: 64 cached positions, two sequences
+ROW = BATCH * KV_HEADS * HD * E  # one position of K (or V) per sequence
+Q = BATCH * HEADS * HD * E  # the new token's queries (and the attention's output)
+ATTN = f"{LAYER}.attn"
+
+
+@pytest.fixture(scope="module")
+def decode() -> Graph:
+    return irperf.lower(
+        "llama-3.2-11b-vision", part="text", phase="decode", context=CONTEXT, batch=BATCH
+    )
+
+
+def test_decode_unfused_is_the_bytes_pass(decode: Graph) -> None:
+    groups = plan_fusion(decode, "flash-attention").groups
+    assert fused_traffic(decode, groups, "full") == count_bytes(decode, "full")
+
+
+# The new k/v into their append, the appends into the attention: the whole cache update and
+# the attention as one kernel.
+APPEND_ATTENTION = Strategy(
+    name="append-attention",
+    rules=(
+        FusionRule("new-kv", (Rope, MatMul), CacheAppend),
+        FusionRule("append-attention", CacheAppend, SDPA),
+    ),
+)
+
+
+def test_fusing_the_append_with_attention_still_reads_the_cache(decode: Graph) -> None:
+    """The append's result is the cache buffer, so the attention reads its C + 1 rows from DRAM
+    in any group; the append still writes its new row (the cache outlives the step), which
+    nobody reads from DRAM when the producer of the new k/v is in its group."""
+    groups = plan_fusion(decode, APPEND_ATTENTION).groups
+    members = {"rope_k", "wv", "k_append", "v_append", "sdpa"}
+    group = groups[f"{ATTN}.sdpa"].fusion_group
+    assert {n.removeprefix(f"{ATTN}.") for n, r in groups.items() if r.fusion_group == group} == (
+        members
+    )
+    traffic = fused_traffic(decode, groups, "full")
+    assert traffic[f"{ATTN}.sdpa"] == Traffic(
+        bytes_read=Q + 2 * (CONTEXT + 1) * ROW, bytes_written=Q
+    )
+    for name in ("k_append", "v_append"):
+        assert traffic[f"{ATTN}.{name}"] == Traffic(bytes_read=0, bytes_written=ROW)
+    assert traffic[f"{ATTN}.rope_k"] == Traffic(bytes_read=ROW, bytes_written=0)  # wk's k
+    # Fusing the appends alone with the attention saves nothing: no read of the old rows to drop.
+    alone = Strategy(name="append-only", rules=APPEND_ATTENTION.rules[1:])
+    fused = fused_traffic(decode, plan_fusion(decode, alone).groups, "full")
+    unfused = count_bytes(decode, "full")
+    assert sum(t.bytes for t in fused.values()) == sum(t.bytes for t in unfused.values())
+
+
+def test_greedy_decode_still_reads_the_cache(decode: Graph) -> None:
+    """Greedy fuses whole decode layers; each self attention still reads the C + 1 cached rows
+    of K and V (plus q when rope_q is in another group) and each append writes its new row."""
+    run = run_strategy(decode, "greedy", target="n150")
+    g = run.graph
+    groups, traffic = g.records(FusionGroup), g.records(Traffic)
+    self_layers = [b for b, kind in g.blocks.items() if kind == "text.self"]
+    assert len(self_layers) == 32
+    for layer in self_layers:
+        a = f"{layer}.attn"
+        sdpa = groups[f"{a}.sdpa"].fusion_group
+        assert groups[f"{a}.k_append"].fusion_group == sdpa  # the append is fused ...
+        q = 0 if groups[f"{a}.rope_q"].fusion_group == sdpa else Q
+        # ... yet the cache is read in full: C old rows and the new one, of K and of V.
+        assert traffic[f"{a}.sdpa"].bytes_read == q + 2 * (CONTEXT + 1) * ROW
+        assert traffic[f"{a}.k_append"].bytes_written == ROW
+        assert traffic[f"{a}.v_append"].bytes_written == ROW

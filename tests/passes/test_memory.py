@@ -6,7 +6,7 @@ import irperf
 from irperf.builder import Builder
 from irperf.dtypes import BF16
 from irperf.graph import Graph
-from irperf.ops import Concat, MatMul, Mul, Reshape, Silu
+from irperf.ops import CacheAppend, MatMul, Mul, Reshape, Silu
 from passes.memory import MemoryFootprint, MemoryUse, memory_footprint, memory_uses, peak_node
 
 INSTRUCT = "llama-3.2-11b-vision-instruct"
@@ -57,9 +57,9 @@ def test_cache_tensors_are_not_activations() -> None:
 
 def test_appends_grow_the_cache_in_place() -> None:
     b = Builder()
-    cache = b.input("cache", (2, 8), BF16)  # 32 B
-    new = b.input("new", (1, 8), BF16)  # 16 B
-    grown = b.add(Concat(axis=0), cache, new, name="append")
+    cache = b.input("cache", (1, 2, 8), BF16)  # 32 B
+    new = b.input("new", (1, 1, 8), BF16)  # 16 B
+    grown = b.add(CacheAppend(), cache, new, name="append")
     b.add(Silu(), grown, name="out")  # 48 B
     b.graph.meta.update(kv_cache=["cache"], kv_cache_appends=["append"])
     uses = memory_uses(b.graph)
@@ -67,6 +67,26 @@ def test_appends_grow_the_cache_in_place() -> None:
     assert memory_footprint(b.graph) == MemoryFootprint(
         weights_bytes=0, kv_cache_bytes=32 + 16, activation_peak_bytes=48
     )
+
+
+def test_an_append_grows_any_storage_in_place() -> None:
+    """The op, not the metadata, makes the append in place: appended to an activation, the
+    activation grows by the new rows and lives as long as its last reader through the append."""
+    b = Builder()
+    buf = b.add(Silu(), b.input("x", (1, 2, 8), BF16), name="buf")  # 32 B
+    new = b.input("new", (1, 1, 8), BF16)  # 16 B
+    grown = b.add(CacheAppend(), buf, new, name="append")
+    b.add(Silu(), grown, name="out")  # 48 B, the output
+    uses = memory_uses(b.graph)
+    live = {name: u.live_activation_bytes for name, u in uses.items()}
+    assert live == {
+        "x": 32,
+        "buf": 32 + 32,
+        "new": 32 + 16,  # x freed
+        "append": 32 + 16 + 16,  # buf grown by the new row; new still read
+        "out": (32 + 16) + 48,  # the grown buf, read by out, and out
+    }
+    assert uses["append"].activation_bytes == 16 and uses["append"].kv_cache_bytes == 0
 
 
 def test_pass_records_and_footprint_agree() -> None:
