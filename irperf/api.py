@@ -29,9 +29,12 @@ def run(graph: Graph, passes: str | Sequence[Pass]) -> Graph:
     return run_pipeline(graph, passes)
 
 
-def analysis_pipeline(target: str, convention: str = "matmul-only", mfu: float = 1.0) -> str:
+def analysis_pipeline(
+    target: str, convention: str = "matmul-only", mfu: float = 1.0, fidelity: str | None = None
+) -> str:
     """The pipeline ``irperf analyze`` runs."""
+    fi = f",fidelity={fidelity}" if fidelity else ""
     return (
         f"flops{{convention={convention}}},bytes{{convention={convention}}},params,"
-        f"roofline{{target={target},mfu={mfu}}}"
+        f"roofline{{target={target},mfu={mfu}{fi}}},memory"
     )

@@ -202,10 +202,10 @@ def make_pass(name: str, options: Mapping[str, str] | None = None) -> Pass:
         kwargs[key] = _convert(name, key, value, f.type)
     try:
         return cls(**kwargs)
-    except IrperfError as e:
-        raise PassError(f"pass '{name}': {e}") from None
-    except (TypeError, ValueError) as e:
-        raise PassError(f"pass '{name}': {e}") from None
+    except (IrperfError, TypeError, ValueError) as e:
+        prefix = f"pass '{name}': "
+        message = str(e)
+        raise PassError(message if message.startswith(prefix) else prefix + message) from None
 
 
 def build_pipeline(spec: str | Sequence[Pass]) -> list[Pass]:

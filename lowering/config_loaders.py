@@ -295,7 +295,14 @@ def load_model_config(name_or_path: str) -> ModelConfig:
         )
     data = _read_json_object(path)
     name = _name_from_path(path)
-    if "text_config" in data or "vision_config" in data:
+    hf = "text_config" in data or "vision_config" in data
+    meta = "dim" in data or "n_layers" in data
+    if hf and meta:
+        raise ConfigError(
+            f"{path}: holds both Hugging Face (text_config, vision_config) and Meta (dim, "
+            "n_layers) fields; which one describes the model is ambiguous"
+        )
+    if hf:
         return config_from_hf(data, name, source=str(path))
     if "dim" in data and "n_layers" in data:
         return config_from_meta_params(data, name, source=str(path))

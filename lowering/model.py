@@ -18,7 +18,7 @@ from irperf.ops import Reshape
 from lowering.common import copy_weights
 from lowering.config import ModelConfig, load_model_config
 from lowering.text import Logits, Phase, TextRun, lower_text_decoder
-from lowering.vision import lower_projector, lower_vision_encoder
+from lowering.vision import LAYOUTS, lower_projector, lower_vision_encoder
 
 Part = Literal["full", "text", "vision"]
 PARTS: tuple[str, ...] = ("full", "text", "vision")
@@ -41,10 +41,39 @@ def _one_of(name: str, value: str, valid: tuple[str, ...]) -> None:
         raise ConfigError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
 
 
-def _vision(b: Builder, cfg: ModelConfig, *, batch: int, images: int, dtype: DType) -> Value:
+def _check_meaningful(part: str, phase: str, image: bool, **given: int | str | None) -> None:
+    """Refuse options the request has no use for (a typo or a misunderstanding, never silent)."""
+    if part == "vision" and phase == "decode":
+        raise ConfigError("part 'vision' has no decode phase (the encoder runs in prefill)")
+    if part == "vision" and not image:
+        raise ConfigError("part 'vision' needs an image")
+    unused: list[str] = []
+    if part == "vision":
+        unused += ["seq_len", "context", "logits"]
+    elif phase == "prefill":
+        unused.append("context")
+    else:
+        unused.append("seq_len")
+        if given["logits"] == "all":
+            raise ConfigError("logits 'all' applies to prefill; decode has one new token")
+    if not image:
+        unused += ["images", "tiles"]
+    for name in unused:
+        if given[name] is not None:
+            why = "without an image" if name in ("images", "tiles") else f"in {part} {phase}"
+            if part == "vision":
+                why = "with part 'vision' (the encoder has no prompt or cache)"
+            raise ConfigError(f"{name} means nothing {why}")
+
+
+def _vision(
+    b: Builder, cfg: ModelConfig, *, batch: int, images: int, dtype: DType, layout: str
+) -> Value:
     """Encoder and projector: the projected vision tokens ``[batch, images * 4n, D]``."""
     with b.stage("vision"):
-        feats = lower_vision_encoder(b, cfg.vision, images=batch * images, dtype=dtype)
+        feats = lower_vision_encoder(
+            b, cfg.vision, images=batch * images, dtype=dtype, layout=layout
+        )
         tokens = images * feats.shape[1]
         with b.scope("vision.output"):
             feats = b.add(
@@ -54,10 +83,10 @@ def _vision(b: Builder, cfg: ModelConfig, *, batch: int, images: int, dtype: DTy
         return lower_projector(b, feats, cfg.text.hidden_size, dtype=dtype)
 
 
-def _resident_vision_weights(graph: Graph, cfg: ModelConfig, *, dtype: DType) -> None:
+def _resident_vision_weights(graph: Graph, cfg: ModelConfig, *, dtype: DType, layout: str) -> None:
     """The encoder's and projector's weights alone, for a graph that does not run them."""
     scratch = Builder(Graph())
-    _vision(scratch, cfg, batch=1, images=1, dtype=dtype)
+    _vision(scratch, cfg, batch=1, images=1, dtype=dtype, layout=layout)
     copy_weights(scratch.graph, graph)
 
 
@@ -66,14 +95,15 @@ def lower(
     part: str = "full",
     *,
     batch: int = 1,
-    images: int = 1,
+    images: int | None = None,
     tiles: int | None = None,
     dtype: DType = BF16,
     phase: str = "prefill",
-    seq_len: int = DEFAULT_SEQ_LEN,
-    context: int = DEFAULT_CONTEXT,
+    seq_len: int | None = None,
+    context: int | None = None,
     image: bool = True,
-    logits: str = "last",
+    logits: str | None = None,
+    layout: str = "hf",
 ) -> Graph:
     """Lower ``model`` (a preset name, a config file path, or a ModelConfig) into a graph.
 
@@ -82,14 +112,40 @@ def lower(
     after ``context`` cached positions). ``image``: each sequence holds ``images`` images (the
     encoder always runs ``max_num_tiles`` tiles; ``tiles`` of them hold picture), else the prompt
     is text only and every cross-attention layer is skipped. ``logits``: ``last`` (HF
-    ``generate``) or ``all`` positions (Meta's reference) in prefill.
+    ``generate``) or ``all`` positions (Meta's reference) in prefill. ``layout``: the parameter
+    layout of the tile embeddings, ``hf`` (default) or ``meta`` (see ``lowering.vision``).
+
+    Options that mean nothing for the request are errors, not silently ignored: ``seq_len`` and
+    ``logits="all"`` in decode, ``context`` in prefill, ``images``/``tiles`` without an image, any
+    text option with ``part="vision"``. Unset options (None) take the defaults
+    (``DEFAULT_SEQ_LEN``, ``DEFAULT_CONTEXT``, one image, every tile, last-position logits).
     """
     cfg = model if isinstance(model, ModelConfig) else load_model_config(model)
     _one_of("part", part, PARTS)
     _one_of("phase", phase, PHASES)
-    _one_of("logits", logits, LOGITS)
+    if logits is not None:
+        _one_of("logits", logits, LOGITS)
+    _one_of("layout", layout, LAYOUTS)
     if not isinstance(image, bool):
         raise ConfigError(f"image must be True or False, got {image!r}")
+    if not dtype.is_float:
+        raise ConfigError(
+            f"dtype {dtype} is not a floating-point format for weights and activations"
+        )
+    _check_meaningful(
+        part,
+        phase,
+        image,
+        images=images,
+        tiles=tiles,
+        seq_len=seq_len,
+        context=context,
+        logits=logits,
+    )
+    images = 1 if images is None else images
+    seq_len = DEFAULT_SEQ_LEN if seq_len is None else seq_len
+    context = DEFAULT_CONTEXT if context is None else context
+    logits = "last" if logits is None else logits
     for name, value in (
         ("batch", batch),
         ("images", images),
@@ -102,10 +158,6 @@ def lower(
     _positive("tiles", tiles)
     if tiles > max_tiles:
         raise ConfigError(f"tiles must be at most max_num_tiles={max_tiles}, got {tiles}")
-    if part == "vision" and phase == "decode":
-        raise ConfigError("part 'vision' has no decode phase (the encoder runs in prefill)")
-    if part == "vision" and not image:
-        raise ConfigError("part 'vision' needs an image")
     positions = cfg.text.max_position_embeddings
     if phase == "prefill" and seq_len > positions:
         raise ConfigError(f"seq_len {seq_len} exceeds max_position_embeddings {positions}")
@@ -121,12 +173,13 @@ def lower(
         images=images,
         tiles=tiles,
         dtype=dtype.name,
+        layout=layout,
         kv_cache=[],
         kv_cache_appends=[],
     )
     b = Builder(graph)
     if part == "vision":
-        _vision(b, cfg, batch=batch, images=images, dtype=dtype)
+        _vision(b, cfg, batch=batch, images=images, dtype=dtype, layout=layout)
         return graph
 
     graph.meta.update(image=image, logits=logits)
@@ -146,9 +199,9 @@ def lower(
     vision: Value | None = None
     if part == "full":
         if phase == "prefill" and image:
-            vision = _vision(b, cfg, batch=batch, images=images, dtype=dtype)
+            vision = _vision(b, cfg, batch=batch, images=images, dtype=dtype, layout=layout)
         else:
-            _resident_vision_weights(graph, cfg, dtype=dtype)
+            _resident_vision_weights(graph, cfg, dtype=dtype, layout=layout)
     elif phase == "prefill" and image:
         shape = (batch, image_tokens, cfg.text.hidden_size)
         with b.stage("text"):

@@ -75,7 +75,20 @@ def _tile_embedding(
         return b.add(Add(), x, e, name="add")
 
 
-def lower_vision_encoder(b: Builder, cfg: VisionConfig, *, images: int, dtype: DType) -> Value:
+LAYOUTS: tuple[str, ...] = ("hf", "meta")
+"""Parameter layouts of the tile embeddings: HF precomputes one row per aspect ratio (ids 0..8);
+Meta stores ``(max_tiles, max_tiles, ...)`` tables and slices them by the aspect ratio. Same
+FLOPs and bytes per image, fewer parameters in Meta's."""
+
+
+def tile_embedding_rows(cfg: VisionConfig, layout: str) -> int:
+    """Rows of a tile-embedding table, each ``max_num_tiles * per_tile * width`` wide."""
+    return cfg.num_aspect_ratios + 1 if layout == "hf" else cfg.max_num_tiles
+
+
+def lower_vision_encoder(
+    b: Builder, cfg: VisionConfig, *, images: int, dtype: DType, layout: str = "hf"
+) -> Value:
     """The encoder for ``images`` images of ``max_num_tiles`` tiles each.
 
     Returns ``[images, tiles * tokens_per_tile, vision_output_dim]``: the global stack's output
@@ -83,7 +96,7 @@ def lower_vision_encoder(b: Builder, cfg: VisionConfig, *, images: int, dtype: D
     """
     t, c, p, w = cfg.max_num_tiles, cfg.image_size, cfg.patch_size, cfg.hidden_size
     n, padded, patches = cfg.tokens_per_tile, cfg.padded_tokens_per_tile, cfg.patches_per_tile
-    rows = cfg.num_aspect_ratios + 1
+    rows = tile_embedding_rows(cfg, layout)
     with b.scope("vision"):
         pixels = b.input("pixel_values", (images * t, cfg.num_channels, c, c), dtype)
         ar_ids = b.input("aspect_ratio_ids", (images,), INT32)

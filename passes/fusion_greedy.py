@@ -59,7 +59,7 @@ def compute_seconds(graph: Graph, flops: Mapping[str, FlopCount], target: Target
     out = []
     for n in graph:
         f = flops[n.name].flops
-        out.append(f / peak_for(target, compute_dtype(graph, n), peaks) if f else 0.0)
+        out.append(f / peak_for(target, compute_dtype(graph, n), None, peaks, n) if f else 0.0)
     return out
 
 

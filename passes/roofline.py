@@ -1,5 +1,8 @@
 """The ``roofline`` pass: per-node compute and memory time on a target, and the two latency views.
 
+Each op computes at the target's peak for its format (its narrowest block-format operand, else
+its result's) at the fidelity the target pairs with that format, or ``fidelity`` if given.
+
 Aggregate roofline (the seed's method): ``max(sum F / peak, sum B / bandwidth)``.
 Per-op roofline: ``sum max(F_i / peak, B_i / bandwidth)``. ``mfu`` and ``mbu`` scale the peak
 and the bandwidth (0.4 = kernels reach 40% of peak).
@@ -19,6 +22,7 @@ from irperf.pass_manager import AnalysisPass, register_pass
 from passes.bytes import Traffic
 from passes.flops import FlopCount
 from targets import Target, load_target
+from targets.target import FIDELITIES
 
 
 @frozen(kw_only=True)
@@ -37,26 +41,42 @@ def _fraction(inst: object, attribute: object, value: float) -> None:
         raise PassError(f"pass 'roofline': {name} must be in (0, 1], got {value}")
 
 
+def _optional_fidelity(inst: object, attribute: object, value: str | None) -> None:
+    if value is not None and value not in FIDELITIES:
+        valid = ", ".join(FIDELITIES)
+        raise PassError(f"pass 'roofline': fidelity={value!r}; valid: {valid}")
+
+
 def compute_dtype(graph: Graph, node: Node) -> DType:
     """The format a node computes in: its narrowest block-format operand, else its result's."""
     blocks = [t.dtype for t in graph.operand_types(node) if t.dtype.is_block]
     return min(blocks, key=lambda d: d.tile_bytes) if blocks else node.type.dtype
 
 
-def peak_for(target: Target, dt: DType, cache: dict[str, float]) -> float:
-    """Peak FLOP/s for ``dt`` at the target's default fidelity, or its default format's peak."""
+def peak_for(
+    target: Target, dt: DType, fidelity: str | None, cache: dict[str, float], node: Node
+) -> float:
+    """Peak FLOP/s for format ``dt`` at ``fidelity`` (None: the target's pairing for ``dt``).
+
+    A format the target has no rate for is an error naming the node: never a silent fallback.
+    """
     peak = cache.get(dt.name)
     if peak is None:
         try:
-            peak = target.peak_flops_per_s(dt.name)
-        except TargetError:
-            peak = target.peak_flops_per_s()
+            peak = target.peak_flops_per_s(dt.name, fidelity)
+        except TargetError as e:
+            raise PassError(f"node '{node.name}' computes in {dt.name}: {e}") from None
         cache[dt.name] = peak
     return peak
 
 
 def roofline_times(
-    graph: Graph, target: Target, *, mfu: float = 1.0, mbu: float = 1.0
+    graph: Graph,
+    target: Target,
+    *,
+    mfu: float = 1.0,
+    mbu: float = 1.0,
+    fidelity: str | None = None,
 ) -> dict[str, RooflineTime]:
     flops = graph.records(FlopCount)
     traffic = graph.records(Traffic)
@@ -66,7 +86,11 @@ def roofline_times(
     for node in graph:
         f = flops[node.name].flops
         b = traffic[node.name].bytes
-        compute = f / (peak_for(target, compute_dtype(graph, node), peaks) * mfu) if f else 0.0
+        if f:
+            peak = peak_for(target, compute_dtype(graph, node), fidelity, peaks, node)
+            compute = f / (peak * mfu)
+        else:
+            compute = 0.0
         out[node.name] = RooflineTime(compute_s=compute, memory_s=b / bandwidth)
     return out
 
@@ -95,6 +119,10 @@ class RooflinePass(AnalysisPass):
     target: str = "n300-seed"
     mfu: float = field(default=1.0, validator=_fraction)
     mbu: float = field(default=1.0, validator=_fraction)
+    fidelity: str | None = field(default=None, validator=_optional_fidelity)
+    """Math fidelity for every op (lofi, hifi2, hifi3, hifi4); None: the target's pairing per
+    format (Wormhole: BF16 at HiFi4, BFP8 at HiFi2, BFP4 at LoFi)."""
 
     def analyze(self, graph: Graph) -> dict[str, RooflineTime]:
-        return roofline_times(graph, load_target(self.target), mfu=self.mfu, mbu=self.mbu)
+        target = load_target(self.target)
+        return roofline_times(graph, target, mfu=self.mfu, mbu=self.mbu, fidelity=self.fidelity)

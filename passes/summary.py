@@ -87,8 +87,14 @@ def latency_ms(rows: Sequence[OpRow]) -> dict[str, float]:
     }
 
 
+def _ops(rows: Sequence[OpRow]) -> int:
+    """Rows that compute or move something: sources (inputs, weights, constants) are not ops."""
+    return sum(1 for r in rows if r.family != "source")
+
+
 def totals(rows: Sequence[OpRow]) -> dict[str, int]:
     return {
+        "ops": _ops(rows),
         "flops": sum(r.flops for r in rows),
         "bytes": sum(r.bytes_read + r.bytes_written for r in rows),
         "params": sum(r.params for r in rows),
@@ -103,7 +109,7 @@ def group_rows(label: str, rows: Sequence[OpRow]) -> GroupRow:
     return GroupRow(
         label=label,
         blocks=len({r.block for r in rows if r.block is not None}),
-        ops=len(rows),
+        ops=_ops(rows),
         flops=sum(r.flops for r in rows),
         transcendentals=sum(r.transcendentals for r in rows),
         bytes=sum(r.bytes_read + r.bytes_written for r in rows),
@@ -216,7 +222,17 @@ def rows_json(rows: Iterable[Any]) -> list[dict[str, Any]]:
     return [asdict(r) for r in rows]
 
 
-RUN_KEYS = ("batch", "images", "tiles", "seq_len", "context", "image", "logits", "dtype")
+RUN_KEYS = (
+    "batch",
+    "images",
+    "tiles",
+    "seq_len",
+    "context",
+    "image",
+    "logits",
+    "dtype",
+    "layout",
+)
 """Graph metadata a report repeats under ``run``: what the graph computes."""
 
 

@@ -119,6 +119,9 @@ class Target:
     compute: tuple[ComputeRate, ...]
     default_dtype: str = field(validator=_compute_dtype)
     default_fidelity: str = field(validator=_fidelity)
+    fidelity_by_dtype: tuple[tuple[str, str], ...] = ()
+    """The fidelity each format runs at unless asked otherwise (Wormhole: BF16 at HiFi4, BFP8 at
+    HiFi2, BFP4 at LoFi); formats not listed use ``default_fidelity``."""
     link: Link | None = None
     dispatch_overhead_s: float = field(validator=_non_negative)
     small_m_rows: int = field(default=0, validator=_non_negative)
@@ -145,6 +148,10 @@ class Target:
             if keys.count(key) > 1:
                 raise TargetError(f"{where}: compute lists {key[0]}/{key[1]} twice")
         self.rate()  # the defaults must name a rate
+        for dt, fi in self.fidelity_by_dtype:
+            if dt not in DTYPES or fi not in FIDELITIES:
+                raise TargetError(f"{where}: fidelity_by_dtype has an unknown pair {dt}/{fi}")
+            self.rate(dt, fi)  # and so must every pairing
 
     @property
     def cores_per_chip(self) -> int:
@@ -171,13 +178,17 @@ class Target:
         An exact match wins; then a fidelity-free rate for the dtype, then the ``any`` dtype.
         """
         dt = self.default_dtype if dtype is None else dtype.lower()
-        fi = self.default_fidelity if fidelity is None else fidelity.lower()
+        fi = self.fidelity_for(dt) if fidelity is None else fidelity.lower()
         by_key = {(c.dtype, c.fidelity): c for c in self.compute}
         for key in ((dt, fi), (dt, NO_FIDELITY), (ANY_DTYPE, fi), (ANY_DTYPE, NO_FIDELITY)):
             if key in by_key:
                 return by_key[key]
         valid = ", ".join(f"{d}/{f}" for d, f in by_key)
         raise TargetError(f"target {self.name!r} has no compute rate for {dt}/{fi}; valid: {valid}")
+
+    def fidelity_for(self, dtype: str) -> str:
+        """The fidelity ``dtype`` runs at by default on this target."""
+        return dict(self.fidelity_by_dtype).get(dtype.lower(), self.default_fidelity)
 
     def peak_flops_per_s(self, dtype: str | None = None, fidelity: str | None = None) -> float:
         """Matrix-engine peak over every core of every chip."""

@@ -21,6 +21,12 @@ def add_parsers(sub: Any) -> None:
         help="matmul-only: only matmul/conv/attention cost (the seed's); full: every op",
     )
     p.add_argument("--mfu", type=float, default=1.0, help="fraction of peak FLOP/s reached")
+    p.add_argument(
+        "--fidelity",
+        default=None,
+        help="math fidelity for every op (lofi, hifi2, hifi3, hifi4); default: the target's "
+        "pairing per format (Wormhole: BF16 HiFi4, BFP8 HiFi2, BFP4 LoFi)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
@@ -34,9 +40,14 @@ def analysis(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
 
     target = load_target(args.target)
     graph = lower_from_args(args)
-    pipeline = analysis_pipeline(args.target, args.convention, args.mfu) + ",memory"
+    pipeline = analysis_pipeline(args.target, args.convention, args.mfu, args.fidelity)
     graph = run_passes(graph, pipeline)
-    header = {"target": target.name, "convention": args.convention, "mfu": args.mfu}
+    header = {
+        "target": target.name,
+        "convention": args.convention,
+        "mfu": args.mfu,
+        "fidelity": args.fidelity or "per format",
+    }
     return report(graph, **header), target
 
 
@@ -49,8 +60,10 @@ def _run_line(report: dict[str, Any]) -> str:
     words += [
         f"{k.replace('_', '-')}={run[k]}" for k in ("batch", "seq_len", "context") if k in run
     ]
-    if "image" in run:
-        words.append("image" if run["image"] else "no-image")
+    if run.get("image", True):
+        words.append(f"images={run.get('images', 1)}x{run.get('tiles', 4)} tiles")
+    else:
+        words.append("no-image")
     return "  ".join(words)
 
 
@@ -87,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     total = [
         "total",
         "",
-        fmt_int(len(report["ops"])),
+        fmt_int(t["ops"]),
         fmt_int(t["flops"]),
         fmt_int(t["bytes"]),
         fmt_int(t["params"]),

@@ -40,13 +40,13 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seq-len",
         type=int,
-        default=128,
+        default=None,
         help="prompt tokens per sequence in prefill (default 128)",
     )
     p.add_argument(
         "--context",
         type=int,
-        default=1024,
+        default=None,
         help="positions already cached per sequence in decode (default 1024)",
     )
     p.add_argument(
@@ -56,14 +56,20 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         help="each sequence holds an image (default); --no-image: a text-only prompt, every "
         "cross-attention layer skipped",
     )
-    p.add_argument("--images", type=int, default=1, help="images per sequence (default 1)")
+    p.add_argument("--images", type=int, default=None, help="images per sequence (default 1)")
     p.add_argument("--tiles", type=int, default=None, help="real tiles per image, 1..4")
     p.add_argument(
         "--logits",
-        default="last",
+        default=None,
         help="prefill logits for the last position (HF generate; default) or all positions",
     )
     p.add_argument("--dtype", default="bf16", help="activation and weight format (default bf16)")
+    p.add_argument(
+        "--layout",
+        default="hf",
+        help="parameter layout: hf (default; what config.json users get) or meta (Meta's "
+        "llama-models checkpoints: smaller tile-embedding tables, same FLOPs)",
+    )
 
 
 def lower_from_args(args: argparse.Namespace) -> Any:
@@ -82,6 +88,7 @@ def lower_from_args(args: argparse.Namespace) -> Any:
         context=args.context,
         image=args.image,
         logits=args.logits,
+        layout=args.layout,
     )
 
 

@@ -94,12 +94,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("fusion: --top must be at least 1")
     if args.capacity_bytes is not None and args.capacity_bytes < 0:
         raise UsageError("fusion: --capacity-bytes must not be negative")
+    if args.log and args.opportunities:
+        raise UsageError("fusion: --log prints greedy's steps; use it with --strategy or --compare")
     target = load_target(args.target)
     graph = lower_from_args(args)
     header = _header(graph, target, args)
     if args.opportunities:
         return _opportunities(graph, target, header, args)
-    if args.compare:
+    if args.compare is not None:
         names = list(dict.fromkeys(s.strip() for s in args.compare.split(",") if s.strip()))
         if not names:
             raise UsageError("fusion: --compare needs a comma-separated list of strategies")

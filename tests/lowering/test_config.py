@@ -423,3 +423,12 @@ def test_meta_fuzz_only_config_errors(data: st.DataObject) -> None:
         config_from_meta_params(doc, "fuzz")
     except ConfigError as e:
         assert "\n" not in str(e)
+
+
+def test_a_file_with_both_hf_and_meta_fields_is_ambiguous(tmp_path: Path) -> None:
+    data = json.loads((CONFIGS / "llama-3.2-11b-vision.config.json").read_text())
+    data.update({"dim": 8192, "n_layers": 80})
+    path = tmp_path / "both.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="both Hugging Face .* and Meta"):
+        load_model_config(str(path))

@@ -75,8 +75,14 @@ def test_published_11b_instruct_total() -> None:
 @pytest.mark.parametrize("model", [INSTRUCT, BASE, B90])
 def test_parameter_totals_in_every_phase(model: str) -> None:
     """A graph keeps its part's parameters resident whatever the phase runs."""
-    for opts in ({}, {"phase": "decode"}, {"image": False}, {"phase": "decode", "image": False}):
-        assert params(irperf.lower(model, "full", seq_len=8, context=8, **opts)) == TOTALS[model]
+    phases = (
+        {"seq_len": 8},
+        {"phase": "decode", "context": 8},
+        {"seq_len": 8, "image": False},
+        {"phase": "decode", "context": 8, "image": False},
+    )
+    for opts in phases:
+        assert params(irperf.lower(model, "full", **opts)) == TOTALS[model]
     vision = params(irperf.lower(model, "vision"))
     assert params(irperf.lower(model, "text", seq_len=8)) == TOTALS[model] - vision
 
@@ -215,3 +221,21 @@ def test_90b_full_prefill_lowers_and_analyses_fast() -> None:
     )
     assert time.perf_counter() - t0 < 3.0
     assert len(g.meta["kv_cache"]) == 200
+
+
+@pytest.mark.parametrize(
+    ("opts", "message"),
+    [
+        ({"part": "full", "context": 64}, "context means nothing in full prefill"),
+        ({"part": "text", "phase": "decode", "seq_len": 64}, "seq_len means nothing"),
+        ({"part": "full", "image": False, "images": 2}, "images means nothing without an image"),
+        ({"part": "full", "image": False, "tiles": 2}, "tiles means nothing without an image"),
+        ({"part": "vision", "seq_len": 64}, "seq_len means nothing with part 'vision'"),
+        ({"part": "vision", "logits": "all"}, "logits means nothing with part 'vision'"),
+        ({"part": "vision", "dtype": irperf.INT32}, "not a floating-point format"),
+    ],
+)
+def test_options_that_mean_nothing_are_refused(opts: dict, message: str) -> None:  # type: ignore[type-arg]
+    part = opts.pop("part")
+    with pytest.raises(ConfigError, match=message):
+        irperf.lower(INSTRUCT, part, **opts)

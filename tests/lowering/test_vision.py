@@ -74,3 +74,27 @@ def test_bad_lowering_options() -> None:
             irperf.lower("llama-3.2-11b-vision", "vision", **kw)
     with pytest.raises(ConfigError, match="part"):
         irperf.lower("llama-3.2-11b-vision", "audio")
+
+
+def test_meta_layout_has_smaller_tile_tables_and_the_same_flops() -> None:
+    from passes.params import ParamCount
+
+    hf = irperf.run(irperf.lower("llama-3.2-90b-vision", "vision"), "params,flops")
+    meta = irperf.run(irperf.lower("llama-3.2-90b-vision", "vision", layout="meta"), "params,flops")
+    n, w, tiles = 1601, 1280, 4
+
+    def total(g: Graph, kind: type, attr: str) -> int:
+        return sum(getattr(r, attr) for r in g.records(kind).values())
+
+    # HF: one row per aspect ratio (9) of 4 tiles; Meta: (4, 4, ...) tables.
+    hf_tables = 9 * tiles * n * w + 2 * 9 * tiles * w
+    meta_tables = tiles * tiles * n * w + 2 * tiles * tiles * w
+    assert total(hf, ParamCount, "params") - total(meta, ParamCount, "params") == (
+        hf_tables - meta_tables
+    )
+    assert total(meta, ParamCount, "params") == 863_567_379 - hf_tables + meta_tables + (
+        7680 * 8192 + 8192
+    )
+    assert total(hf, FlopCount, "flops") == total(meta, FlopCount, "flops")
+    with pytest.raises(ConfigError, match="unknown layout"):
+        irperf.lower("llama-3.2-90b-vision", "vision", layout="onnx")

@@ -6,11 +6,12 @@ import pytest
 
 import irperf
 from irperf.builder import Builder
-from irperf.dtypes import BF16, BFP8_B, INT32
+from irperf.dtypes import BF16, BFP4_B, BFP8_B, FP8, INT32
 from irperf.errors import PassError
 from irperf.ops import (
     SDPA,
     Add,
+    CacheAppend,
     Embedding,
     Gelu,
     LayerNorm,
@@ -91,6 +92,12 @@ def test_views_gathers_and_block_formats() -> None:
     # An embedding lookup reads the ids and the gathered rows, not the whole table.
     t = traffic(Embedding(), (3,), (1000, 16), dtypes=(INT32, BF16))
     assert t == Traffic(bytes_read=3 * 4 + 3 * 16 * 2, bytes_written=3 * 16 * 2)
+    # A cache append writes the new rows in place: it never reads or copies the old ones.
+    new_rows = 2 * 3 * 16 * 2
+    t = traffic(CacheAppend(), (2, 7, 16), (2, 3, 16))
+    assert t == Traffic(bytes_read=new_rows, bytes_written=new_rows)
+    assert traffic(CacheAppend(), (2, 7, 16), (2, 3, 16), convention="matmul-only") == Traffic()
+    assert flops(CacheAppend(), (2, 7, 16), (2, 3, 16)) == FlopCount()
     # Block-format weights are read as whole tiles.
     t = traffic(MatMul(), (32, 64), (64, 96), dtypes=(BF16, BFP8_B))
     assert t.bytes_read == 32 * 64 * 2 + (64 // 32) * (96 // 32) * 1088
@@ -152,3 +159,29 @@ def test_constants_are_literals_not_dram_reads() -> None:
     b.add(Mul(), x, c, name="op")
     t = count_bytes(b.graph, "full")["op"]
     assert t == Traffic(bytes_read=5 * 8 * 2, bytes_written=5 * 8 * 2)
+
+
+def test_roofline_peak_follows_the_format_and_its_fidelity() -> None:
+    # Wormhole's usual pairing: BF16 at HiFi4, BFP8 at HiFi2, BFP4 at LoFi (per core, 1 GHz).
+    n300 = load_target("n300")
+    cores = 2 * 64
+    for wdt, per_core in ((BF16, 1.024e12), (BFP8_B, 2.048e12), (BFP4_B, 4.096e12)):
+        b = Builder()
+        x = b.input("x", (64, 64), BF16)
+        w = b.weight("w", (64, 64), wdt)
+        b.add(MatMul(), x, w, name="mm")
+        g = irperf.run(b.graph, "flops,bytes")
+        t = roofline_times(g, n300)["mm"]
+        assert t.compute_s == pytest.approx(2 * 64**3 / (per_core * cores))
+        lofi = roofline_times(g, n300, fidelity="lofi")["mm"]
+        assert lofi.compute_s == pytest.approx(2 * 64**3 / (4.096e12 * cores))
+
+
+def test_a_format_without_a_rate_is_an_error_not_a_fallback() -> None:
+    b = Builder()
+    x = b.input("x", (64, 64), FP8)
+    w = b.weight("w", (64, 64), FP8)
+    b.add(MatMul(), x, w, name="mm")
+    g = irperf.run(b.graph, "flops,bytes")
+    with pytest.raises(PassError, match="node 'mm' computes in fp8: target 'n300' has no"):
+        roofline_times(g, load_target("n300"))

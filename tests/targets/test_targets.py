@@ -252,3 +252,12 @@ def test_mesh_must_hold_the_chips(tmp_path: Path) -> None:
     path = edited(tmp_path, "mesh = [1, 2]", "mesh = [2, 2]", "n300")
     with pytest.raises(TargetError, match=r"mesh \(2, 2\) does not hold 2 chips"):
         load_target(path)
+
+
+def test_wormhole_formats_pair_with_their_usual_fidelity() -> None:
+    n150 = load_target("n150")
+    assert n150.fidelity_for("bf16") == "hifi4"
+    assert n150.fidelity_for("bfp8_b") == "hifi2"
+    assert n150.fidelity_for("bfp4_b") == "lofi"
+    assert n150.peak_flops_per_s("bfp8_b") == 2.048e12 * 64
+    assert n150.peak_flops_per_s("bfp8_b", "hifi4") == 1.024e12 * 64
