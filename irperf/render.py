@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import itertools
 import shutil
 import subprocess
@@ -11,142 +10,38 @@ from pathlib import Path
 from typing import Any
 
 import graphviz
-from attrs import define, field, frozen
+from attrs import define, field
 
 from irperf.errors import IrperfError
 from irperf.graph import Graph, Node
-from irperf.ops import Constant, Input, OpFamily, Weight
+from irperf.ops import Constant, Input, Weight
+from irperf.render_labels import (
+    PALETTE,
+    cost_lines,
+    escape_label,
+    legend,
+    run_label,
+    source_line,
+    titled,
+)
+from irperf.repeats import Repeat, block_members, find_repeats, relative_name
 
 FORMATS = ("dot", "svg", "png")
-
-PALETTE: dict[OpFamily, str] = {
-    OpFamily.SOURCE: "#e5e5e5",
-    OpFamily.LINALG: "#9ecae1",
-    OpFamily.ATTENTION: "#fdae6b",
-    OpFamily.ELEMENTWISE: "#c7e9c0",
-    OpFamily.NORMALIZATION: "#dadaeb",
-    OpFamily.MOVEMENT: "#fff2ae",
-    OpFamily.EMBEDDING: "#fbb4c4",
-    OpFamily.COLLECTIVE: "#fb8072",
-    OpFamily.FUSED: "#80cdc1",
-}
-"""Fill colour per op family; the picture's legend lists the families it uses."""
 
 _FONT = "Helvetica"
 _NO_DOT = (
     "needs the graphviz 'dot' program: install graphviz (apt-get install graphviz) or use --dot"
 )
 
-# Characters that must not reach graphviz raw: quotes end the string, ``<``/``>`` start HTML
-# labels and record ports, ``{ } |`` are record-label syntax. A backslash-escaped one is drawn
-# as itself in both plain and record labels.
-_LABEL_ESCAPES = str.maketrans(
-    {
-        "\\": "\\\\",
-        '"': '\\"',
-        "<": "\\<",
-        ">": "\\>",
-        "{": "\\{",
-        "}": "\\}",
-        "|": "\\|",
-        "\n": "\\n",
-        "\r": "",
-    }
-)
-
-
-def escape_label(text: str) -> str:
-    """``text`` as a DOT label drawn literally (no HTML, record syntax or ``\\N`` escapes)."""
-    label: str = graphviz.nohtml(text.translate(_LABEL_ESCAPES))
-    return label
-
-
-# ---- repeated blocks ----------------------------------------------------------------------
-
-
-@frozen
-class Repeat:
-    """A run of consecutive, structurally identical blocks of one kind; ``blocks[0]`` is drawn."""
-
-    kind: str | None
-    blocks: tuple[str, ...]
-
-
-def block_members(graph: Graph) -> dict[str, list[Node]]:
-    """The nodes of each block, blocks in order of their first node, nodes in graph order."""
-    members: dict[str, list[Node]] = {}
-    for node in graph:
-        if node.block is not None:
-            members.setdefault(node.block, []).append(node)
-    return members
-
-
-def _relative(name: str, scope: str) -> str:
-    dotted = scope + "."
-    return name[len(dotted) :] if name.startswith(dotted) else name
-
-
-def _signature(graph: Graph, scope: str, nodes: Sequence[Node]) -> tuple[Any, ...]:
-    """What must agree for two blocks to be drawn as one: names relative to the block, ops, types,
-    and operands (relative when inside the block, else only marked external)."""
-
-    def operand(name: str) -> str | None:
-        return _relative(name, scope) if graph.node(name).block == scope else None
-
-    return tuple(
-        (_relative(n.name, scope), n.op, n.type, tuple(operand(o) for o in n.operands))
-        for n in nodes
-    )
-
-
-def find_repeats(graph: Graph) -> list[Repeat]:
-    """Runs (two or more) of consecutive blocks of the same kind with identical signatures."""
-    members = block_members(graph)
-    runs: list[Repeat] = []
-    run: list[str] = []
-    previous: tuple[Any, ...] = ()
-    for scope, nodes in members.items():
-        sig = (graph.blocks.get(scope), _signature(graph, scope, nodes))
-        if run and sig == previous:
-            run.append(scope)
-            continue
-        if len(run) > 1:
-            runs.append(Repeat(graph.blocks.get(run[0]), tuple(run)))
-        run, previous = [scope], sig
-    if len(run) > 1:
-        runs.append(Repeat(graph.blocks.get(run[0]), tuple(run)))
-    return runs
-
-
-# ---- analysis records, by duck typing (irperf does not know the passes) -------------------
-
-
-def _int_attr(record: object, attr: str) -> int | None:
-    value = getattr(record, attr, None)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _cost_lines(name: str, tables: Sequence[Mapping[str, Any]]) -> list[str]:
-    """``FLOPs n`` and ``bytes n`` (read + written) from the first record that has them; zero
-    counts are left out to keep views and sources quiet."""
-    flops: int | None = None
-    moved: int | None = None
-    for table in tables:
-        record = table.get(name)
-        if record is None:
-            continue
-        if flops is None:
-            flops = _int_attr(record, "flops")
-        if moved is None:
-            read, written = _int_attr(record, "bytes_read"), _int_attr(record, "bytes_written")
-            if read is not None and written is not None:
-                moved = read + written
-    lines = []
-    if flops:
-        lines.append(f"FLOPs {flops:,}")
-    if moved:
-        lines.append(f"bytes {moved:,}")
-    return lines
+__all__ = [
+    "FORMATS",
+    "PALETTE",
+    "Repeat",
+    "escape_label",
+    "find_repeats",
+    "render_to_file",
+    "to_dot",
+]
 
 
 def _fusion_groups(graph: Graph, drawn: Iterable[str]) -> dict[str, list[str]]:
@@ -169,9 +64,6 @@ def _fusion_groups(graph: Graph, drawn: Iterable[str]) -> dict[str, list[str]]:
         if isinstance(group, str):
             groups.setdefault(group, []).append(name)
     return {g: names for g, names in groups.items() if len(names) > 1}
-
-
-# ---- the cluster tree ---------------------------------------------------------------------
 
 
 @define
@@ -206,8 +98,9 @@ def to_dot(graph: Graph, *, collapse_repeats: bool = False, show_weights: bool =
     One cluster per block (label: scope and kind) inside a cluster per stage; a node's label is
     its name relative to its cluster, ``op.describe()``, its result type, the weights it reads
     (unless ``show_weights`` draws them as nodes) and, when the graph carries analysis records,
-    its FLOPs and bytes. Fusion groups are dashed clusters. ``collapse_repeats`` draws one block
-    of each run of identical blocks, labelled ``xN``, and redirects edges from the others to it.
+    its FLOPs and bytes. Fusion groups are dashed clusters. ``collapse_repeats`` draws one period
+    of each run found by ``find_repeats``, labelled ``xN``: an edge of another repetition is
+    drawn from or to the drawn period's counterpart, an edge between repetitions not at all.
     """
     runs = find_repeats(graph) if collapse_repeats else []
     members = block_members(graph)
@@ -233,7 +126,7 @@ def to_dot(graph: Graph, *, collapse_repeats: bool = False, show_weights: bool =
         fontsize="12",
         labelloc="t",
         labeljust="l",
-        label=_legend(graph, drawn, runs),
+        label=legend(graph, drawn, runs),
     )
     dot.attr("node", shape="box", style="rounded,filled", fontname=_FONT, fontsize="10")
     dot.attr("edge", arrowsize="0.6", color="#555555")
@@ -242,11 +135,11 @@ def to_dot(graph: Graph, *, collapse_repeats: bool = False, show_weights: bool =
     tables = [graph.records(kind) for kind in graph.record_kinds()]
     for node in drawn:
         where = node.block if node.block is not None else node.stage
-        short = _relative(node.name, where) if where is not None else node.name
+        short = relative_name(node.name, where) if where is not None else node.name
         lines = [short, node.op.describe(), str(node.type)]
         operands = (graph.node(o) for o in dict.fromkeys(node.operands))
-        lines += [_source_line(src, node) for src in operands if folded(src)]
-        lines += _cost_lines(node.name, tables)
+        lines += [source_line(src, node) for src in operands if folded(src)]
+        lines += cost_lines(node.name, tables)
         attrs = {"fillcolor": PALETTE.get(node.op.family, "#ffffff")}
         if isinstance(node.op, Input):
             attrs["shape"] = "invhouse"
@@ -264,7 +157,7 @@ def to_dot(graph: Graph, *, collapse_repeats: bool = False, show_weights: bool =
         for o in node.operands:
             a, b = member_of.get(o), member_of.get(node.name)
             if a is not None and b is not None and a[0] == b[0] and a[1] != b[1]:
-                continue  # between members of one run: the xN badge says it
+                continue  # between repetitions of one run: the xN badge says it
             tail, head = alias.get(o, o), alias.get(node.name, node.name)
             if tail != head and tail in ids and head in ids:
                 edges[(ids[tail], ids[head])] = None
@@ -277,28 +170,18 @@ def to_dot(graph: Graph, *, collapse_repeats: bool = False, show_weights: bool =
 def _collapse(
     runs: Sequence[Repeat], members: Mapping[str, Sequence[Node]]
 ) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
-    """``alias``: each node of a dropped block -> its counterpart in the run's drawn block;
-    ``member_of``: each node of a run -> (run index, member index)."""
+    """``alias``: each node of a dropped block -> its counterpart in the run's drawn period;
+    ``member_of``: each node of a run -> (run index, repetition index)."""
     alias: dict[str, str] = {}
     member_of: dict[str, tuple[int, int]] = {}
     for r, run in enumerate(runs):
-        first = members[run.blocks[0]]
-        for m, scope in enumerate(run.blocks):
-            for node, rep in zip(members[scope], first, strict=True):
+        for b, scope in enumerate(run.blocks):
+            m, k = divmod(b, run.period)
+            for node, rep in zip(members[scope], members[run.blocks[k]], strict=True):
                 member_of[node.name] = (r, m)
                 if m:
                     alias[node.name] = rep.name
     return alias, member_of
-
-
-def _source_line(source: Node, user: Node) -> str:
-    """A folded weight or constant in its user's label: ``weight: bf16[1280x1280]``."""
-    dotted = user.name + "."
-    rel = source.name[len(dotted) :] if source.name.startswith(dotted) else ""
-    rel = rel or source.name.rsplit(".", 1)[-1]
-    if isinstance(source.op, Constant):
-        rel += f" = {source.op.value:g}"
-    return f"{rel}: {source.type}"
 
 
 def _cluster_tree(
@@ -307,15 +190,24 @@ def _cluster_tree(
     members: Mapping[str, Sequence[Node]],
     runs: Sequence[Repeat],
 ) -> _Cluster:
-    """Stage clusters holding block clusters (a block sits in its first node's stage), and a
-    fusion group's cluster in the innermost cluster that holds all its members."""
+    """Stage clusters holding block clusters (a block sits in its first node's stage; a drawn
+    period's blocks in a run cluster, in its first block's stage), and a fusion group's cluster
+    in the innermost cluster that holds all its members."""
     block_stage = {b: nodes[0].stage for b, nodes in members.items()}
+    in_run: dict[str, str] = {}  # block of a drawn period of two or more -> the period's first
+    for run in runs:
+        if run.period > 1:
+            for scope in run.drawn:
+                in_run[scope] = run.blocks[0]
+                block_stage[scope] = block_stage[run.blocks[0]]
     paths: dict[str, tuple[tuple[str, str], ...]] = {}
     for node in drawn:
         path: tuple[tuple[str, str], ...] = ()
         stage = block_stage[node.block] if node.block is not None else node.stage
         if stage is not None:
             path += (("stage", stage),)
+        if node.block in in_run:
+            path += (("run", in_run[node.block]),)
         if node.block is not None:
             path += (("block", node.block),)
         paths[node.name] = path
@@ -330,55 +222,34 @@ def _cluster_tree(
         for name in names:
             paths[name] = (*common, ("fusion", group))
 
-    run_label = {}
-    for run in runs:
-        span = f"{run.blocks[0]} .. {run.blocks[-1]}"
-        run_label[run.blocks[0]] = f"{_titled(span, run.kind)}  x{len(run.blocks)}"
+    # A run's cluster: its block's for a period of one, else one around the period's blocks.
+    run_labels = {
+        ("block" if run.period == 1 else "run", run.blocks[0]): run_label(run) for run in runs
+    }
     root = _Cluster("", {})
     for node in drawn:
         cluster = root
         for key in paths[node.name]:
             child = cluster.children.get(key)
             if child is None:
-                child = _new_cluster(key, graph, run_label)
+                child = _new_cluster(key, graph, run_labels)
                 cluster.children[key] = child
             cluster = child
         cluster.nodes.append(node.name)
     return root
 
 
-def _new_cluster(key: tuple[str, str], graph: Graph, run_label: Mapping[str, str]) -> _Cluster:
+def _new_cluster(
+    key: tuple[str, str], graph: Graph, run_labels: Mapping[tuple[str, str], str]
+) -> _Cluster:
     what, name = key
+    if key in run_labels:
+        return _Cluster(run_labels[key], _REPEAT_STYLE | {"penwidth": "2", "fontsize": "14"})
     if what == "stage":
         return _Cluster(name, _STAGE_STYLE)
     if what == "block":
-        if name in run_label:
-            return _Cluster(run_label[name], _REPEAT_STYLE | {"penwidth": "2", "fontsize": "14"})
-        return _Cluster(_titled(name, graph.blocks.get(name)), _BLOCK_STYLE)
+        return _Cluster(titled(name, graph.blocks.get(name)), _BLOCK_STYLE)
     return _Cluster(f"fusion {name}", _FUSION_STYLE)
-
-
-def _titled(scope: str, kind: str | None) -> str:
-    return f"{scope} ({kind})" if kind is not None else scope
-
-
-def _legend(graph: Graph, drawn: Sequence[Node], runs: Sequence[Repeat]) -> str:
-    """An HTML graph label: the graph's name and a swatch per op family drawn."""
-    families = dict.fromkeys(n.op.family for n in drawn)
-    cells = "".join(
-        f'<td bgcolor="{PALETTE.get(f, "#ffffff")}">{html.escape(f.value)}</td>'
-        for f in OpFamily
-        if f in families
-    )
-    note = ""
-    if runs:
-        note = "<br/>xN: a run of N identical blocks, one drawn (its costs are per block)"
-    title = html.escape(f"{graph.name}: {len(graph):,} nodes")
-    swatches = f"<tr>{cells}</tr>" if cells else ""
-    return (
-        f'<<table border="0" cellspacing="2"><tr><td colspan="{max(1, len(families))}" '
-        f'align="left"><b>{title}</b>{note}</td></tr>{swatches}</table>>'
-    )
 
 
 def render_to_file(

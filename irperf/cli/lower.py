@@ -18,7 +18,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--collapse-repeats",
         action="store_true",
-        help="draw one of each run of identical blocks with an 'xN' badge",
+        help="draw one period of each run of repeated blocks (or block sequences) with an xN badge",
     )
     p.add_argument(
         "--show-weights",

@@ -82,7 +82,8 @@ def edges(src: str) -> list[tuple[str, str]]:
 def node_id(src: str, name: str) -> str:
     """The id of the node whose tooltip is ``name``."""
     for line in src.splitlines():
-        if f'tooltip="{name}"' in line and (m := NODE.match(line)):
+        quoted = f'tooltip="{name}"' in line or f"tooltip={name}]" in line  # x: no quotes
+        if quoted and (m := NODE.match(line)):
             return m.group(1)
     raise AssertionError(f"no node {name} in the DOT")
 
@@ -189,6 +190,42 @@ def test_a_different_block_splits_a_run() -> None:
     assert [r.blocks for r in find_repeats(g)] == [("b.0", "b.1", "b.2"), ("b.4", "b.5")]
 
 
+def test_find_repeats_takes_periods_of_several_blocks() -> None:
+    runs = find_repeats(_chain([64, 32] * 3 + [16]))
+    assert [(r.blocks, r.period, r.times) for r in runs] == [
+        (tuple(f"b.{i}" for i in range(6)), 2, 3)
+    ]
+    assert runs[0].drawn == ("b.0", "b.1") and runs[0].kinds == ("mlp", "mlp")
+
+
+def test_find_repeats_prefers_the_longest_run_then_the_shortest_period() -> None:
+    # 64 64 64 32 64 | 64 64 64 32 64: a period of 1 covers 3 blocks, one of 5 covers all 10.
+    runs = find_repeats(_chain([64, 64, 64, 32, 64] * 2))
+    assert [(r.period, r.times) for r in runs] == [(5, 2)]
+    # Eight equal blocks are a period of 1, 2, 4 or 8 repeated: the shortest is taken.
+    assert [(r.period, r.times) for r in find_repeats(_chain([64] * 8))] == [(1, 8)]
+
+
+def test_find_repeats_stops_at_the_longest_period() -> None:
+    widths = [64, 32, 16] * 2
+    assert find_repeats(_chain(widths), max_period=2) == []
+    assert [r.period for r in find_repeats(_chain(widths), max_period=3)] == [3]
+
+
+def test_collapse_draws_one_period() -> None:
+    g = _chain([64, 32] * 3)
+    src = to_dot(g, collapse_repeats=True)
+    by_label = {c.label: c for c in clusters(src)}
+    assert by_label["b.0 (mlp)"].parent == "b.0 .. b.5 (mlp x2)  x3"
+    assert by_label["b.1 (mlp)"].parent == "b.0 .. b.5 (mlp x2)  x3"
+    assert len(clusters(src)) == 1 + 2  # the run and its period's two blocks
+    assert len(declared(src)) == len(declared(to_dot(g))) - (3 - 1) * 2 * len(["up", "act", "down"])
+    es = set(edges(src))
+    assert (node_id(src, "x"), node_id(src, "b.0.up")) in es
+    assert (node_id(src, "b.0.down"), node_id(src, "b.1.up")) in es  # within a period
+    assert (node_id(src, "b.1.down"), node_id(src, "b.0.up")) not in es  # between: the x3
+
+
 def _chain(widths: list[int]) -> Graph:
     """``x`` through one block per width (matmul to the width, then back to 64)."""
     b = Builder(Graph("chain"))
@@ -207,6 +244,88 @@ def test_to_dot_is_fast_on_the_90b_encoder() -> None:
     to_dot(g)
     to_dot(g, collapse_repeats=True)
     assert time.perf_counter() - start < 2.0  # linear: a few tens of ms for ~1,100 nodes
+
+
+# ---- the full model: the decoder's layers repeat with a period of 5 -----------------------
+
+# Text layers 0..L-1 with cross layers at 3, 8, ..., L-2 (11B: L = 40, 90B: L = 100): from layer
+# 0 on, each five layers 5j .. 5j+4 are (self, self, self, cross, self), L / 5 times. A period of
+# one covers only layers 0-2 (or 4 self layers between two cross ones), so the whole decoder is
+# one run of period 5: 8 (11B) or 20 (90B) repetitions.
+FULL = {"llama-3.2-11b-vision": 40 // 5, "llama-3.2-90b-vision": 100 // 5}
+PERIOD_KINDS = "text.self x3, text.cross, text.self"
+
+
+@pytest.mark.parametrize(("model", "times"), FULL.items())
+def test_collapse_folds_the_text_decoder_to_one_period(model: str, times: int) -> None:
+    text = load_model_config(model).text
+    layers = text.num_hidden_layers
+    assert text.cross_attention_layers == tuple(range(3, layers, 5)) and layers == 5 * times
+    g = lower(model, "full")
+    runs = find_repeats(g)
+    assert [(r.blocks[0], r.blocks[-1], r.period, r.times) for r in runs] == [
+        ("vision.local.0", f"vision.local.{LOCAL - 1}", 1, LOCAL),
+        ("vision.global.0", f"vision.global.{GLOBAL - 1}", 1, GLOBAL),
+        ("text.0", f"text.{layers - 1}", 5, times),
+    ]
+    src = to_dot(g, collapse_repeats=True)
+    run = f"text.0 .. text.{layers - 1} ({PERIOD_KINDS})  x{times}"
+    labels = [(c.label, c.parent) for c in clusters(src)]
+    assert labels == [
+        ("vision", None),
+        (f"vision.local.0 .. vision.local.{LOCAL - 1} (vision.local)  x{LOCAL}", "vision"),
+        (f"vision.global.0 .. vision.global.{GLOBAL - 1} (vision.global)  x{GLOBAL}", "vision"),
+        ("projector", None),
+        ("text", None),
+        (run, "text"),
+        ("text.0 (text.self)", run),
+        ("text.1 (text.self)", run),
+        ("text.2 (text.self)", run),
+        ("text.3 (text.cross)", run),
+        ("text.4 (text.self)", run),
+        ("lm_head", None),
+    ]  # 12 clusters: 4 stages, 3 runs, 5 blocks
+
+    def drawn(*scopes: str) -> int:
+        return sum(drawn_in_block(g, s) for s in scopes)
+
+    period = drawn("text.0", "text.1", "text.2", "text.3", "text.4")
+    dropped = (
+        (LOCAL - 1) * drawn("vision.local.0")
+        + (GLOBAL - 1) * drawn("vision.global.0")
+        + (times - 1) * period
+    )
+    assert len(declared(src)) == len(declared(to_dot(g))) - dropped
+
+
+def test_collapsed_full_edges_join_declared_nodes() -> None:
+    src = to_dot(lower(MODEL, "full"), collapse_repeats=True)
+    ids = set(declared(src))
+    es = edges(src)
+    assert es and all(a in ids and b in ids for a, b in es)
+    assert len(es) == len(set(es)) and all(a != b for a, b in es)
+    edge_set = set(es)
+
+    def edge(a: str, b: str) -> bool:
+        return (node_id(src, a), node_id(src, b)) in edge_set
+
+    assert edge("text.embed.lookup", "text.0.attn_norm")
+    assert edge("text.0.mlp_residual", "text.1.attn_norm")  # within the period
+    assert not edge("text.4.mlp_residual", "text.0.attn_norm")  # between repetitions: the x8
+    assert edge("text.4.mlp_residual", "text.norm")  # text.39's output, redirected
+    assert edge("projector.proj.bias_add", "text.3.attn.wk")  # every cross layer's, merged
+
+
+@needs_dot
+def test_collapsed_90b_full_png_is_quick_and_small(tmp_path: Path) -> None:
+    src = to_dot(lower("llama-3.2-90b-vision", "full"), collapse_repeats=True)
+    start = time.perf_counter()
+    done = subprocess.run(["dot", "-Tpng"], input=src.encode(), capture_output=True, check=True)
+    assert time.perf_counter() - start < 10.0  # about 0.7 s; 26 s before periods were folded
+    png = done.stdout
+    assert png.startswith(b"\x89PNG")
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert height < 32767 // 2 and width < 32767 // 2  # about 2,800 x 8,200 px
 
 
 # ---- labels -------------------------------------------------------------------------------
