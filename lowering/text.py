@@ -78,14 +78,14 @@ def _per_head_rmsnorm(
     return b.add(Reshape(shape=(batch, seq, width)), y, name=f"{name}.merge")
 
 
+def _attention_dims(cfg: TextConfig) -> tuple[int, int, int, int]:
+    """Width, query heads, kv heads and head size."""
+    return cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+
+
 def _self_attention(b: Builder, x: Value, cfg: TextConfig, run: TextRun, dtype: DType) -> Value:
     """Grouped-query causal attention with RoPE, reading (decode) or filling (prefill) the cache."""
-    d, heads, kv, hd = (
-        cfg.hidden_size,
-        cfg.num_attention_heads,
-        cfg.num_key_value_heads,
-        cfg.head_dim,
-    )
+    d, heads, kv, hd = _attention_dims(cfg)
     with b.scope("attn"):
         q = linear(b, x, d, heads * hd, name="wq", dtype=dtype)
         k = linear(b, x, d, kv * hd, name="wk", dtype=dtype)
@@ -117,12 +117,7 @@ def _cross_attention(
     Prefill projects the vision tokens with this layer's wk/wv and k_norm (stage ``cross_kv``)
     and caches the result; decode reads that cache, the projection weights resident but unread.
     """
-    d, heads, kv, hd = (
-        cfg.hidden_size,
-        cfg.num_attention_heads,
-        cfg.num_key_value_heads,
-        cfg.head_dim,
-    )
+    d, heads, kv, hd = _attention_dims(cfg)
     with b.scope("attn"):
         q = linear(b, x, d, heads * hd, name="wq", dtype=dtype)
         q = _per_head_rmsnorm(b, q, heads, cfg, name="q_norm", dtype=dtype)

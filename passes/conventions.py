@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from irperf.ops import SDPA, AttentionScores, AttentionValues, Conv2d, MatMul, Op
+from irperf.ops import Attention, Conv2d, MatMul, Op
 
 Convention = Literal["matmul-only", "full"]
 CONVENTIONS: tuple[str, ...] = ("matmul-only", "full")
 
-MATMUL_ONLY_OPS: tuple[type[Op], ...] = (MatMul, Conv2d, SDPA, AttentionScores, AttentionValues)
+MATMUL_ONLY_OPS: tuple[type[Op], ...] = (MatMul, Conv2d, Attention)
 """What PyTorch's FlopCounterMode and the seed post count: everything else costs nothing."""
 
 

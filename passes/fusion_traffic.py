@@ -20,9 +20,7 @@ from attrs import frozen
 from irperf.errors import PassError
 from irperf.graph import Graph
 from irperf.ops import (
-    SDPA,
-    AttentionScores,
-    AttentionValues,
+    Attention,
     CacheAppend,
     Embedding,
     Op,
@@ -65,9 +63,9 @@ def _cache_append(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[i
     return (0, ins[1].nbytes)  # the cache's old rows stay where they are
 
 
-@OPERAND_READS.rule(SDPA, AttentionScores, AttentionValues)
+@OPERAND_READS.rule(Attention)
 def _attention(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[int, ...]:
-    assert isinstance(op, SDPA | AttentionScores | AttentionValues)
+    assert isinstance(op, Attention)
     first, *kv = ins
     keys = [t.with_shape((t.shape[0], op.keys_attended(t), t.shape[2])) for t in kv]
     return (first.nbytes, *(t.nbytes for t in keys))

@@ -158,19 +158,11 @@ STAGE_LABELS: dict[str, str] = {
 
 
 @frozen(kw_only=True)
-class StageRow:
+class StageRow(GroupRow):
     """A sum over the nodes of one stage (what they do: ``cross_kv`` sums every cross layer's
-    K/V projection, wherever its nodes are scoped)."""
+    K/V projection, wherever its nodes are scoped); ``label`` is the stage's name in tables."""
 
     stage: str
-    label: str
-    ops: int
-    flops: int
-    transcendentals: int
-    bytes: int
-    params: int
-    aggregate_roofline_ms: float
-    per_op_roofline_ms: float
 
 
 def by_stage(rows: Iterable[OpRow]) -> list[StageRow]:
@@ -179,23 +171,10 @@ def by_stage(rows: Iterable[OpRow]) -> list[StageRow]:
     for r in rows:
         groups.setdefault(r.stage or "other", []).append(r)
     order = [s for s in STAGE_LABELS if s in groups] + [s for s in groups if s not in STAGE_LABELS]
-    out = []
-    for stage in order:
-        g = group_rows(stage, groups[stage])
-        out.append(
-            StageRow(
-                stage=stage,
-                label=STAGE_LABELS.get(stage, stage),
-                ops=g.ops,
-                flops=g.flops,
-                transcendentals=g.transcendentals,
-                bytes=g.bytes,
-                params=g.params,
-                aggregate_roofline_ms=g.aggregate_roofline_ms,
-                per_op_roofline_ms=g.per_op_roofline_ms,
-            )
-        )
-    return out
+    return [
+        StageRow(stage=stage, **asdict(group_rows(STAGE_LABELS.get(stage, stage), groups[stage])))
+        for stage in order
+    ]
 
 
 def memory_json(graph: Graph) -> dict[str, Any]:

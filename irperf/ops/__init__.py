@@ -1,6 +1,6 @@
 """Op families. Each op is a frozen attrs class holding attributes only, never operands."""
 
-from irperf.ops.attention import SDPA, AttentionScores, AttentionValues
+from irperf.ops.attention import SDPA, Attention, AttentionScores, AttentionValues
 from irperf.ops.base import Op, OpFamily, broadcast_shapes
 from irperf.ops.elementwise import (
     Add,
@@ -34,6 +34,7 @@ from irperf.ops.source import Constant, Input, Source, Weight
 __all__ = [
     "SDPA",
     "Add",
+    "Attention",
     "AttentionScores",
     "AttentionValues",
     "Binary",

@@ -12,133 +12,114 @@ from irperf.types import TensorType
 
 
 @frozen(kw_only=True)
-class SDPA(Op):
-    """``softmax(q k^T * scale [+ causal mask]) v`` over ``heads`` query heads.
+class Attention(Op):
+    """The attention family: ``heads`` query heads of ``head_dim`` packed in the last dimension
+    (``[B, S, heads*head_dim]``), ``kv_heads`` key/value heads (grouped-query attention when
+    fewer; query head ``h`` reads kv head ``h // (heads // kv_heads)``), and ``kv_len`` key
+    positions attended (default: all ``Skv``, so a static cache can be larger than its filled
+    part)."""
 
-    Operands, all ``[B, S, heads*head_dim]`` style (heads packed in the last dimension):
-    ``q[B, Sq, heads*head_dim]``, ``k[B, Skv, kv_heads*head_dim]``, ``v`` like ``k``.
-    Grouped-query attention when ``kv_heads < heads``. ``kv_len`` is the number of key positions
-    attended (default: all ``Skv`` of ``k``), so a static cache can be larger than its filled part.
-    """
-
-    kind: ClassVar[str] = "sdpa"
     family: ClassVar[OpFamily] = OpFamily.ATTENTION
-    arity: ClassVar[int | None] = 3
     heads: int
     kv_heads: int
     head_dim: int
-    causal: bool = False
     kv_len: int | None = None
-
-    def _infer(self, inputs: Sequence[TensorType]) -> TensorType:
-        q, k, v = inputs
-        if min(self.heads, self.kv_heads, self.head_dim) <= 0:
-            raise self.fail("heads, kv_heads and head_dim must be positive")
-        if self.heads % self.kv_heads:
-            raise self.fail(f"{self.kv_heads} kv heads do not divide {self.heads} heads")
-        for name, t, h in (("q", q, self.heads), ("k", k, self.kv_heads), ("v", v, self.kv_heads)):
-            if t.rank != 3 or t.shape[-1] != h * self.head_dim:
-                raise self.fail(f"{name} must be [B, S, {h}*{self.head_dim}], got {t}")
-        if k.shape != v.shape:
-            raise self.fail(f"k {k} and v {v} differ")
-        if q.shape[0] != k.shape[0]:
-            raise self.fail(f"batch of q {q} and k {k} differ")
-        if self.kv_len is not None and not 0 < self.kv_len <= k.shape[1]:
-            raise self.fail(f"kv_len {self.kv_len} outside 1..{k.shape[1]}")
-        return q
 
     def keys_attended(self, k: TensorType) -> int:
         """Key positions each query attends (before any causal masking)."""
         return self.kv_len if self.kv_len is not None else k.shape[1]
 
-    def describe(self) -> str:
+    def check_heads(self) -> None:
+        if min(self.heads, self.kv_heads, self.head_dim) <= 0:
+            raise self.fail("heads, kv_heads and head_dim must be positive")
+        if self.heads % self.kv_heads:
+            raise self.fail(f"{self.kv_heads} kv heads do not divide {self.heads} heads")
+
+    def check_packed(self, name: str, t: TensorType, heads: int) -> None:
+        if t.rank != 3 or t.shape[-1] != heads * self.head_dim:
+            raise self.fail(f"{name} must be [B, S, {heads}*{self.head_dim}], got {t}")
+
+    def check_keys(self, k: TensorType) -> int:
+        if self.kv_len is not None and not 0 < self.kv_len <= k.shape[1]:
+            raise self.fail(f"kv_len {self.kv_len} outside 1..{k.shape[1]}")
+        return self.keys_attended(k)
+
+    def heads_label(self) -> str:
         gqa = f"/{self.kv_heads}kv" if self.kv_heads != self.heads else ""
-        return f"sdpa {self.heads}h{gqa}x{self.head_dim}{' causal' if self.causal else ''}"
-
-
-def _check_heads(op: Op, heads: int, kv_heads: int, head_dim: int) -> None:
-    if min(heads, kv_heads, head_dim) <= 0:
-        raise op.fail("heads, kv_heads and head_dim must be positive")
-    if heads % kv_heads:
-        raise op.fail(f"{kv_heads} kv heads do not divide {heads} heads")
-
-
-def _check_packed(op: Op, name: str, t: TensorType, heads: int, head_dim: int) -> None:
-    if t.rank != 3 or t.shape[-1] != heads * head_dim:
-        raise op.fail(f"{name} must be [B, S, {heads}*{head_dim}], got {t}")
-
-
-def _keys(op: Op, kv_len: int | None, k: TensorType) -> int:
-    if kv_len is not None and not 0 < kv_len <= k.shape[1]:
-        raise op.fail(f"kv_len {kv_len} outside 1..{k.shape[1]}")
-    return kv_len if kv_len is not None else k.shape[1]
+        return f"{self.heads}h{gqa}x{self.head_dim}"
 
 
 @frozen(kw_only=True)
-class AttentionScores(Op):
+class SDPA(Attention):
+    """``softmax(q k^T * scale [+ causal mask]) v``: operands ``q[B, Sq, heads*head_dim]``,
+    ``k[B, Skv, kv_heads*head_dim]``, ``v`` like ``k``; the result is shaped like ``q``."""
+
+    kind: ClassVar[str] = "sdpa"
+    arity: ClassVar[int | None] = 3
+    causal: bool = False
+
+    def _infer(self, inputs: Sequence[TensorType]) -> TensorType:
+        q, k, v = inputs
+        self.check_heads()
+        self.check_packed("q", q, self.heads)
+        self.check_packed("k", k, self.kv_heads)
+        self.check_packed("v", v, self.kv_heads)
+        if k.shape != v.shape:
+            raise self.fail(f"k {k} and v {v} differ")
+        if q.shape[0] != k.shape[0]:
+            raise self.fail(f"batch of q {q} and k {k} differ")
+        self.check_keys(k)
+        return q
+
+    def describe(self) -> str:
+        return f"sdpa {self.heads_label()}{' causal' if self.causal else ''}"
+
+
+@frozen(kw_only=True)
+class AttentionScores(Attention):
     """``q k^T`` per head, the first matmul of a decomposed SDPA: the scores are a real tensor.
 
-    Operands ``q[B, Sq, heads*head_dim]``, ``k[B, Skv, kv_heads*head_dim]`` (heads packed as SDPA
-    takes them) -> ``[B, heads, Sq, keys]``. Query head ``h`` reads key head ``h // (heads //
-    kv_heads)``: like a strided kernel it indexes the packed heads, so no transpose or GQA expand
-    copy exists. ``keys`` is ``kv_len`` (default all ``Skv``).
+    Operands ``q[B, Sq, heads*head_dim]``, ``k[B, Skv, kv_heads*head_dim]`` -> ``[B, heads, Sq,
+    keys]``. Like a strided kernel it indexes the packed heads, so no transpose or GQA expand
+    copy exists.
     """
 
     kind: ClassVar[str] = "attention_scores"
-    family: ClassVar[OpFamily] = OpFamily.ATTENTION
     arity: ClassVar[int | None] = 2
-    heads: int
-    kv_heads: int
-    head_dim: int
-    kv_len: int | None = None
 
     def _infer(self, inputs: Sequence[TensorType]) -> TensorType:
         q, k = inputs
-        _check_heads(self, self.heads, self.kv_heads, self.head_dim)
-        _check_packed(self, "q", q, self.heads, self.head_dim)
-        _check_packed(self, "k", k, self.kv_heads, self.head_dim)
+        self.check_heads()
+        self.check_packed("q", q, self.heads)
+        self.check_packed("k", k, self.kv_heads)
         if q.shape[0] != k.shape[0]:
             raise self.fail(f"batch of q {q} and k {k} differ")
-        keys = _keys(self, self.kv_len, k)
+        keys = self.check_keys(k)
         return TensorType((q.shape[0], self.heads, q.shape[1], keys), q.dtype)
 
-    def keys_attended(self, k: TensorType) -> int:
-        return self.kv_len if self.kv_len is not None else k.shape[1]
-
     def describe(self) -> str:
-        gqa = f"/{self.kv_heads}kv" if self.kv_heads != self.heads else ""
-        return f"q@k^T {self.heads}h{gqa}x{self.head_dim}"
+        return f"q@k^T {self.heads_label()}"
 
 
 @frozen(kw_only=True)
-class AttentionValues(Op):
+class AttentionValues(Attention):
     """``p v`` per head, the second matmul of a decomposed SDPA, heads packed back.
 
     Operands ``p[B, heads, Sq, keys]`` (the softmaxed scores), ``v[B, Skv, kv_heads*head_dim]``
-    -> ``[B, Sq, heads*head_dim]``, reading value head ``h // (heads // kv_heads)`` for query
-    head ``h`` and the first ``keys`` positions of ``v``.
+    -> ``[B, Sq, heads*head_dim]``, reading the first ``keys`` positions of ``v``.
     """
 
     kind: ClassVar[str] = "attention_values"
-    family: ClassVar[OpFamily] = OpFamily.ATTENTION
     arity: ClassVar[int | None] = 2
-    heads: int
-    kv_heads: int
-    head_dim: int
-    kv_len: int | None = None
 
     def _infer(self, inputs: Sequence[TensorType]) -> TensorType:
         p, v = inputs
-        _check_heads(self, self.heads, self.kv_heads, self.head_dim)
-        _check_packed(self, "v", v, self.kv_heads, self.head_dim)
-        keys, b = _keys(self, self.kv_len, v), v.shape[0]
+        self.check_heads()
+        self.check_packed("v", v, self.kv_heads)
+        keys, b = self.check_keys(v), v.shape[0]
         if p.rank != 4 or (p.shape[0], p.shape[1], p.shape[3]) != (b, self.heads, keys):
             raise self.fail(f"p must be [{b}, {self.heads}, Sq, {keys}], got {p}")
         return TensorType((b, p.shape[2], self.heads * self.head_dim), p.dtype)
 
-    def keys_attended(self, v: TensorType) -> int:
-        return self.kv_len if self.kv_len is not None else v.shape[1]
-
     def describe(self) -> str:
-        gqa = f"/{self.kv_heads}kv" if self.kv_heads != self.heads else ""
-        return f"p@v {self.heads}h{gqa}x{self.head_dim}"
+        return f"p@v {self.heads_label()}"
