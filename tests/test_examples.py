@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import irperf
 from irperf.cli import main
+from irperf.cli.run import load_plugin
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "transcendentals_per_layer.py"
 
 
 def load_example():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("transcendentals_per_layer", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["transcendentals_per_layer"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_plugin(str(EXAMPLE))
 
 
 def test_transcendentals_per_layer_by_formula() -> None:

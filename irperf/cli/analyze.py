@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from irperf.cli.common import add_model_args, fmt_int, fmt_ms, lower_from_args, print_json, table
+from irperf.cli.common import (
+    add_convention_arg,
+    add_model_args,
+    fmt_int,
+    fmt_ms,
+    lower_from_args,
+    print_json,
+    table,
+)
 
 GB = 10**9
 
@@ -14,12 +22,7 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("analyze", help="cost a model on a target (table or --json)")
     add_model_args(p)
     p.add_argument("--target", default="n300-seed", help="target name or .toml file")
-    p.add_argument(
-        "--convention",
-        default="matmul-only",
-        choices=["matmul-only", "full"],
-        help="matmul-only: only matmul/conv/attention cost (the seed's); full: every op",
-    )
+    add_convention_arg(p, "matmul-only")
     p.add_argument("--mfu", type=float, default=1.0, help="fraction of peak FLOP/s reached")
     p.add_argument(
         "--fidelity",

@@ -72,6 +72,16 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_convention_arg(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument(
+        "--convention",
+        default=default,
+        choices=["matmul-only", "full"],
+        help=f"matmul-only: only matmul/conv/attention cost (the seed's); full: every op "
+        f"(default {default})",
+    )
+
+
 def lower_from_args(args: argparse.Namespace) -> Any:
     from irperf.api import lower
     from irperf.dtypes import dtype

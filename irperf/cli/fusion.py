@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from irperf.cli.common import UsageError, add_model_args, lower_from_args, print_json
+from irperf.cli.common import (
+    UsageError,
+    add_convention_arg,
+    add_model_args,
+    lower_from_args,
+    print_json,
+)
 from irperf.cli.fusion_tables import (
     groups_table,
     layer_table,
@@ -33,12 +39,7 @@ def add_parsers(sub: Any) -> None:
         "--compare", metavar="LIST", help="strategies side by side, e.g. none,flash-attention,all"
     )
     mode.add_argument("--strategy", metavar="S", help="one strategy: its groups and bytes")
-    p.add_argument(
-        "--convention",
-        default="full",
-        choices=["full", "matmul-only"],
-        help="full (default): every op costs; matmul-only: only matmul/conv/attention",
-    )
+    add_convention_arg(p, "full")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--log", action="store_true", help="print greedy's steps (XLA fusion dump)")
     p.add_argument("--top", type=int, default=40, help="table rows of --opportunities (40)")

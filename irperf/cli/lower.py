@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from irperf.cli.common import UsageError, add_model_args, lower_from_args
+from irperf.cli.common import UsageError, add_convention_arg, add_model_args, lower_from_args
 
 
 def add_parsers(sub: Any) -> None:
@@ -30,7 +30,7 @@ def add_parsers(sub: Any) -> None:
         action="store_true",
         help="run flops/bytes first so node labels show FLOPs and bytes",
     )
-    p.add_argument("--convention", default="matmul-only", choices=["matmul-only", "full"])
+    add_convention_arg(p, "matmul-only")
     p.set_defaults(func=run)
 
 

@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from irperf.cli.common import UsageError, add_model_args, lower_from_args, print_json
@@ -34,7 +35,7 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=list_passes)
 
 
-def load_plugin(spec: str) -> None:
+def load_plugin(spec: str) -> ModuleType:
     """Import a user module by dotted name or by file path, so its passes register."""
     path = Path(spec)
     if spec.endswith(".py"):
@@ -46,9 +47,9 @@ def load_plugin(spec: str) -> None:
         module = importlib.util.module_from_spec(mod_spec)
         sys.modules[path.stem] = module
         mod_spec.loader.exec_module(module)
-        return
+        return module
     try:
-        importlib.import_module(spec)
+        return importlib.import_module(spec)
     except ImportError as e:
         raise UsageError(f"--load: cannot import {spec}: {e}") from None
 

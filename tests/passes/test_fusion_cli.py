@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 import irperf
 from irperf.cli import main
+from irperf.cli.run import load_plugin
 from passes.fusion_report import layer_bytes, run_strategy
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "custom_fusion_strategy.py"
@@ -102,12 +101,7 @@ def test_errors_are_one_line(capsys, argv: tuple[str, ...], message: str) -> Non
 
 
 def load_example():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("custom_fusion_strategy", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["custom_fusion_strategy"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_plugin(str(EXAMPLE))
 
 
 def test_example_strategy_by_formula() -> None:
