@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Literal, cast
 
+from irperf import dtypes
 from irperf.builder import Builder, Value
 from irperf.dtypes import BF16, DType
 from irperf.errors import ConfigError
 from irperf.graph import Graph
 from irperf.ops import Reshape
-from lowering.common import copy_weights
+from lowering.common import Formats, copy_weights
 from lowering.config import ModelConfig, load_model_config
 from lowering.text import Logits, Phase, TextRun, lower_text_decoder
 from lowering.vision import LAYOUTS, lower_projector, lower_vision_encoder
@@ -56,6 +57,8 @@ def _check_meaningful(part: str, phase: str, image: bool, **given: int | str | N
         unused.append("seq_len")
         if given["logits"] == "all":
             raise ConfigError("logits 'all' applies to prefill; decode has one new token")
+    if part == "text":
+        unused.append("layout")
     if not image:
         unused += ["images", "tiles"]
     for name in unused:
@@ -63,30 +66,61 @@ def _check_meaningful(part: str, phase: str, image: bool, **given: int | str | N
             why = "without an image" if name in ("images", "tiles") else f"in {part} {phase}"
             if part == "vision":
                 why = "with part 'vision' (the encoder has no prompt or cache)"
+            if name == "layout":
+                why = "with part 'text' (it lowers no vision weights)"
             raise ConfigError(f"{name} means nothing {why}")
 
 
+ACTIVATION_DTYPES: tuple[str, ...] = tuple(
+    sorted(d.name for d in dtypes.DTYPES.values() if d.is_float and not d.is_block)
+)
+"""Formats for ``dtype``: scalar floats. Block formats are tiled for matmul weights only."""
+
+
+def _dtype(name: str, value: DType | str) -> DType:
+    if isinstance(value, str):
+        return dtypes.dtype(value)
+    if not isinstance(value, DType):
+        raise ConfigError(f"{name} must be a DType or a dtype name, got {value!r}")
+    return value
+
+
+def _formats(dtype: DType | str, weight_dtype: DType | str | None = None) -> Formats:
+    """The checked formats: ``dtype`` for activations, ``weight_dtype`` (default ``dtype``) for
+    the linear weights. DTypes or names (``"bf16"``)."""
+    act = _dtype("dtype", dtype)
+    weights = act if weight_dtype is None else _dtype("weight_dtype", weight_dtype)
+    for name, dt in (("dtype", act), ("weight_dtype", weights)):
+        if not dt.is_float:
+            raise ConfigError(f"{name} {dt} is not a floating-point format")
+    if act.is_block:
+        raise ConfigError(
+            f"dtype {act} is a block format, for matmul weights only: pass it with "
+            f"--weight-dtype (weight_dtype= in the API); activations take "
+            f"{', '.join(ACTIVATION_DTYPES)}"
+        )
+    return Formats(activations=act, weights=weights)
+
+
 def _vision(
-    b: Builder, cfg: ModelConfig, *, batch: int, images: int, dtype: DType, layout: str
+    b: Builder, cfg: ModelConfig, *, batch: int, images: int, fmt: Formats, layout: str
 ) -> Value:
     """Encoder and projector: the projected vision tokens ``[batch, images * 4n, D]``."""
     with b.stage("vision"):
-        feats = lower_vision_encoder(
-            b, cfg.vision, images=batch * images, dtype=dtype, layout=layout
-        )
+        feats = lower_vision_encoder(b, cfg.vision, images=batch * images, fmt=fmt, layout=layout)
         tokens = images * feats.shape[1]
         with b.scope("vision.output"):
             feats = b.add(
                 Reshape(shape=(batch, tokens, feats.shape[2])), feats, name="per_sequence"
             )
     with b.stage("projector"):
-        return lower_projector(b, feats, cfg.text.hidden_size, dtype=dtype)
+        return lower_projector(b, feats, cfg.text.hidden_size, fmt=fmt)
 
 
-def _resident_vision_weights(graph: Graph, cfg: ModelConfig, *, dtype: DType, layout: str) -> None:
+def _resident_vision_weights(graph: Graph, cfg: ModelConfig, *, fmt: Formats, layout: str) -> None:
     """The encoder's and projector's weights alone, for a graph that does not run them."""
     scratch = Builder(Graph())
-    _vision(scratch, cfg, batch=1, images=1, dtype=dtype, layout=layout)
+    _vision(scratch, cfg, batch=1, images=1, fmt=fmt, layout=layout)
     copy_weights(scratch.graph, graph)
 
 
@@ -97,13 +131,14 @@ def lower(
     batch: int = 1,
     images: int | None = None,
     tiles: int | None = None,
-    dtype: DType = BF16,
+    dtype: DType | str = BF16,
+    weight_dtype: DType | str | None = None,
     phase: str = "prefill",
     seq_len: int | None = None,
     context: int | None = None,
     image: bool = True,
     logits: str | None = None,
-    layout: str = "hf",
+    layout: str | None = None,
 ) -> Graph:
     """Lower ``model`` (a preset name, a config file path, or a ModelConfig) into a graph.
 
@@ -114,24 +149,26 @@ def lower(
     is text only and every cross-attention layer is skipped. ``logits``: ``last`` (HF
     ``generate``) or ``all`` positions (Meta's reference) in prefill. ``layout``: the parameter
     layout of the tile embeddings, ``hf`` (default) or ``meta`` (see ``lowering.vision``).
+    ``dtype``: the activation format, a scalar float (``bf16`` default); ``weight_dtype``: the
+    format of the linear weights, block formats allowed (default ``dtype``); see
+    ``lowering.common.Formats``. Formats are DTypes or names.
 
     Options that mean nothing for the request are errors, not silently ignored: ``seq_len`` and
     ``logits="all"`` in decode, ``context`` in prefill, ``images``/``tiles`` without an image, any
-    text option with ``part="vision"``. Unset options (None) take the defaults
-    (``DEFAULT_SEQ_LEN``, ``DEFAULT_CONTEXT``, one image, every tile, last-position logits).
+    text option with ``part="vision"``, ``layout`` with ``part="text"``. Unset options (None)
+    take the defaults (``DEFAULT_SEQ_LEN``, ``DEFAULT_CONTEXT``, one image, every tile,
+    last-position logits, the HF layout).
     """
     cfg = model if isinstance(model, ModelConfig) else load_model_config(model)
     _one_of("part", part, PARTS)
     _one_of("phase", phase, PHASES)
     if logits is not None:
         _one_of("logits", logits, LOGITS)
-    _one_of("layout", layout, LAYOUTS)
+    if layout is not None:
+        _one_of("layout", layout, LAYOUTS)
     if not isinstance(image, bool):
         raise ConfigError(f"image must be True or False, got {image!r}")
-    if not dtype.is_float:
-        raise ConfigError(
-            f"dtype {dtype} is not a floating-point format for weights and activations"
-        )
+    fmt = _formats(dtype, weight_dtype)
     _check_meaningful(
         part,
         phase,
@@ -141,11 +178,13 @@ def lower(
         seq_len=seq_len,
         context=context,
         logits=logits,
+        layout=layout,
     )
     images = 1 if images is None else images
     seq_len = DEFAULT_SEQ_LEN if seq_len is None else seq_len
     context = DEFAULT_CONTEXT if context is None else context
     logits = "last" if logits is None else logits
+    layout = "hf" if layout is None else layout
     for name, value in (
         ("batch", batch),
         ("images", images),
@@ -172,14 +211,16 @@ def lower(
         batch=batch,
         images=images,
         tiles=tiles,
-        dtype=dtype.name,
-        layout=layout,
+        dtype=fmt.activations.name,
+        weight_dtype=fmt.weights.name,
         kv_cache=[],
         kv_cache_appends=[],
     )
+    if part != "text":
+        graph.meta["layout"] = layout
     b = Builder(graph)
     if part == "vision":
-        _vision(b, cfg, batch=batch, images=images, dtype=dtype, layout=layout)
+        _vision(b, cfg, batch=batch, images=images, fmt=fmt, layout=layout)
         return graph
 
     graph.meta.update(image=image, logits=logits)
@@ -199,12 +240,12 @@ def lower(
     vision: Value | None = None
     if part == "full":
         if phase == "prefill" and image:
-            vision = _vision(b, cfg, batch=batch, images=images, dtype=dtype, layout=layout)
+            vision = _vision(b, cfg, batch=batch, images=images, fmt=fmt, layout=layout)
         else:
-            _resident_vision_weights(graph, cfg, dtype=dtype, layout=layout)
+            _resident_vision_weights(graph, cfg, fmt=fmt, layout=layout)
     elif phase == "prefill" and image:
         shape = (batch, image_tokens, cfg.text.hidden_size)
         with b.stage("text"):
-            vision = b.input("text.vision_tokens", shape, dtype)
-    lower_text_decoder(b, cfg.text, run, vision=vision, dtype=dtype)
+            vision = b.input("text.vision_tokens", shape, fmt.activations)
+    lower_text_decoder(b, cfg.text, run, vision=vision, fmt=fmt)
     return graph

@@ -1,6 +1,7 @@
 """Lowering of the Llama 3.2 Vision text decoder: self- and gated cross-attention layers, per phase.
 
-Scopes (a public contract): ``text.embed``, ``text.{j}`` with ``j`` the HF merged layer index
+Scopes (a public contract): ``text.embed``, ``text.rope`` (the ``cos``/``sin`` table inputs
+every self layer's RoPE reads), ``text.{j}`` with ``j`` the HF merged layer index
 (blocks of kind ``text.self`` or ``text.cross``), ``text.norm``, ``text.lm_head``. Everything a
 layer owns is under its scope, the K/V projection of a cross layer's vision tokens included
 (stage ``cross_kv``); the stage says what an op does, the scope whose it is.
@@ -29,10 +30,10 @@ from typing import Literal
 from attrs import frozen
 
 from irperf.builder import Builder, Value
-from irperf.dtypes import INT32, DType
+from irperf.dtypes import INT32
 from irperf.graph import Graph
 from irperf.ops import SDPA, Add, CacheAppend, Embedding, Mul, Reshape, Rope, Silu, Slice
-from lowering.common import copy_weights, linear, rmsnorm, tanh_gate
+from lowering.common import Formats, copy_weights, linear, linear_weight, rmsnorm, tanh_gate
 from lowering.config import TextConfig
 
 Phase = Literal["prefill", "decode"]
@@ -63,18 +64,27 @@ class TextRun:
         return self.image_tokens > 0
 
 
+@frozen
+class RopeTables:
+    """The RoPE ``cos`` and ``sin`` tables ``[tokens, head_dim]`` of this step's positions (``S``
+    in prefill, the one new position in decode): graph inputs every self layer's q and k read."""
+
+    cos: Value
+    sin: Value
+
+
 def _record(b: Builder, key: str, *values: Value) -> None:
     cache: list[str] = b.graph.meta.setdefault(key, [])
     cache.extend(v.name for v in values)
 
 
 def _per_head_rmsnorm(
-    b: Builder, x: Value, heads: int, cfg: TextConfig, *, name: str, dtype: DType
+    b: Builder, x: Value, heads: int, cfg: TextConfig, *, name: str, fmt: Formats
 ) -> Value:
     """RMSNorm(head_dim) on each head: ``[B, S, heads*hd]`` -> ``[B, S, heads, hd]`` and back."""
     batch, seq, width = x.shape
     y = b.add(Reshape(shape=(batch, seq, heads, cfg.head_dim)), x, name=f"{name}.split")
-    y = rmsnorm(b, y, name=name, eps=cfg.rms_norm_eps, dtype=dtype)
+    y = rmsnorm(b, y, name=name, eps=cfg.rms_norm_eps, fmt=fmt)
     return b.add(Reshape(shape=(batch, seq, width)), y, name=f"{name}.merge")
 
 
@@ -83,22 +93,24 @@ def _attention_dims(cfg: TextConfig) -> tuple[int, int, int, int]:
     return cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
 
 
-def _self_attention(b: Builder, x: Value, cfg: TextConfig, run: TextRun, dtype: DType) -> Value:
+def _self_attention(
+    b: Builder, x: Value, cfg: TextConfig, run: TextRun, rope: RopeTables, fmt: Formats
+) -> Value:
     """Grouped-query causal attention with RoPE, reading (decode) or filling (prefill) the cache."""
     d, heads, kv, hd = _attention_dims(cfg)
     with b.scope("attn"):
-        q = linear(b, x, d, heads * hd, name="wq", dtype=dtype)
-        k = linear(b, x, d, kv * hd, name="wk", dtype=dtype)
-        v = linear(b, x, d, kv * hd, name="wv", dtype=dtype)
-        q = b.add(Rope(head_dim=hd), q, name="rope_q")
-        k = b.add(Rope(head_dim=hd), k, name="rope_k")
+        q = linear(b, x, d, heads * hd, name="wq", fmt=fmt)
+        k = linear(b, x, d, kv * hd, name="wk", fmt=fmt)
+        v = linear(b, x, d, kv * hd, name="wv", fmt=fmt)
+        q = b.add(Rope(head_dim=hd), q, rope.cos, rope.sin, name="rope_q")
+        k = b.add(Rope(head_dim=hd), k, rope.cos, rope.sin, name="rope_k")
         if run.phase == "prefill":
             _record(b, "kv_cache", k, v)
             causal = True
         else:
             shape = (run.batch, run.context, kv * hd)
-            k_cache = b.input("k_cache", shape, dtype)
-            v_cache = b.input("v_cache", shape, dtype)
+            k_cache = b.input("k_cache", shape, fmt.activations)
+            v_cache = b.input("v_cache", shape, fmt.activations)
             _record(b, "kv_cache", k_cache, v_cache)
             k = b.add(CacheAppend(), k_cache, k, name="k_append")
             v = b.add(CacheAppend(), v_cache, v, name="v_append")
@@ -106,11 +118,11 @@ def _self_attention(b: Builder, x: Value, cfg: TextConfig, run: TextRun, dtype: 
             causal = False  # one query attends every cached key and itself
         sdpa = SDPA(heads=heads, kv_heads=kv, head_dim=hd, causal=causal)
         a = b.add(sdpa, q, k, v, name="sdpa")
-        return linear(b, a, heads * hd, d, name="wo", dtype=dtype)
+        return linear(b, a, heads * hd, d, name="wo", fmt=fmt)
 
 
 def _cross_attention(
-    b: Builder, x: Value, vision: Value | None, cfg: TextConfig, run: TextRun, dtype: DType
+    b: Builder, x: Value, vision: Value | None, cfg: TextConfig, run: TextRun, fmt: Formats
 ) -> Value:
     """Attention of the text queries (q_norm, no RoPE) over the vision tokens' K/V.
 
@@ -119,25 +131,25 @@ def _cross_attention(
     """
     d, heads, kv, hd = _attention_dims(cfg)
     with b.scope("attn"):
-        q = linear(b, x, d, heads * hd, name="wq", dtype=dtype)
-        q = _per_head_rmsnorm(b, q, heads, cfg, name="q_norm", dtype=dtype)
+        q = linear(b, x, d, heads * hd, name="wq", fmt=fmt)
+        q = _per_head_rmsnorm(b, q, heads, cfg, name="q_norm", fmt=fmt)
         if vision is not None:
             with b.stage("cross_kv"):
-                k = linear(b, vision, d, kv * hd, name="wk", dtype=dtype)
-                v = linear(b, vision, d, kv * hd, name="wv", dtype=dtype)
-                k = _per_head_rmsnorm(b, k, kv, cfg, name="k_norm", dtype=dtype)
+                k = linear(b, vision, d, kv * hd, name="wk", fmt=fmt)
+                v = linear(b, vision, d, kv * hd, name="wv", fmt=fmt)
+                k = _per_head_rmsnorm(b, k, kv, cfg, name="k_norm", fmt=fmt)
         else:
             with b.stage("cross_kv"):
-                b.weight("wk.weight", (d, kv * hd), dtype)
-                b.weight("wv.weight", (d, kv * hd), dtype)
-                b.weight("k_norm.weight", (hd,), dtype)
+                linear_weight(b, d, kv * hd, name="wk", fmt=fmt)
+                linear_weight(b, d, kv * hd, name="wv", fmt=fmt)
+                b.weight("k_norm.weight", (hd,), fmt.activations)
             shape = (run.batch, run.image_tokens, kv * hd)
-            k = b.input("k_cache", shape, dtype)
-            v = b.input("v_cache", shape, dtype)
+            k = b.input("k_cache", shape, fmt.activations)
+            v = b.input("v_cache", shape, fmt.activations)
         _record(b, "kv_cache", k, v)
         sdpa = SDPA(heads=heads, kv_heads=kv, head_dim=hd, causal=False)
         a = b.add(sdpa, q, k, v, name="sdpa")
-        return linear(b, a, heads * hd, d, name="wo", dtype=dtype)
+        return linear(b, a, heads * hd, d, name="wo", fmt=fmt)
 
 
 def _decoder_layer(
@@ -145,51 +157,58 @@ def _decoder_layer(
     x: Value,
     cfg: TextConfig,
     run: TextRun,
-    dtype: DType,
+    fmt: Formats,
     *,
     cross: bool = False,
+    rope: RopeTables | None = None,
     vision: Value | None = None,
     row_mask: Value | None = None,
 ) -> Value:
-    """Pre-norm layer: ``x + [gate *] attn(attn_norm(x))``, ``h + [gate *] [mask *] ffn(...)``."""
+    """Pre-norm layer: ``x + [gate *] attn(attn_norm(x))``, ``h + [gate *] [mask *] ffn(...)``.
+
+    A self layer needs the RoPE tables (``rope``); a cross layer has no RoPE.
+    """
     eps = cfg.rms_norm_eps
-    h = rmsnorm(b, x, name="attn_norm", eps=eps, dtype=dtype)
+    h = rmsnorm(b, x, name="attn_norm", eps=eps, fmt=fmt)
     if cross:
-        a = _cross_attention(b, h, vision, cfg, run, dtype)
-        a = tanh_gate(b, a, name="gate_attn", dtype=dtype)
+        a = _cross_attention(b, h, vision, cfg, run, fmt)
+        a = tanh_gate(b, a, name="gate_attn", fmt=fmt)
     else:
-        a = _self_attention(b, h, cfg, run, dtype)
+        if rope is None:
+            raise ValueError("a self-attention layer needs the RoPE tables")
+        a = _self_attention(b, h, cfg, run, rope, fmt)
     x = b.add(Add(), x, a, name="attn_residual")
-    h = rmsnorm(b, x, name="ffn_norm", eps=eps, dtype=dtype)
+    h = rmsnorm(b, x, name="ffn_norm", eps=eps, fmt=fmt)
     d, f = cfg.hidden_size, cfg.intermediate_size
     with b.scope("mlp"):
-        g = linear(b, h, d, f, name="w1", dtype=dtype)
-        u = linear(b, h, d, f, name="w3", dtype=dtype)
+        g = linear(b, h, d, f, name="w1", fmt=fmt)
+        u = linear(b, h, d, f, name="w3", fmt=fmt)
         g = b.add(Silu(), g, name="silu")
         m = b.add(Mul(), g, u, name="mul")
-        m = linear(b, m, f, d, name="w2", dtype=dtype)
+        m = linear(b, m, f, d, name="w2", fmt=fmt)
         if row_mask is not None:
             # Text rows before the image attend nothing: HF zeroes their FFN output.
             m = b.add(Mul(), m, row_mask, name="row_mask")
     if cross:
-        m = tanh_gate(b, m, name="gate_ffn", dtype=dtype)
+        m = tanh_gate(b, m, name="gate_ffn", fmt=fmt)
     return b.add(Add(), x, m, name="mlp_residual")
 
 
-def _skipped_cross_layer(b: Builder, j: int, cfg: TextConfig, run: TextRun, dtype: DType) -> None:
+def _skipped_cross_layer(b: Builder, j: int, cfg: TextConfig, run: TextRun, fmt: Formats) -> None:
     """A cross layer of a text-only prompt: no op runs, its weights stay resident."""
     scratch = Builder(Graph())
     seq = (run.batch, 1, cfg.hidden_size)
+    act = fmt.activations
     with scratch.scope("text"), scratch.stage("text"), scratch.block(str(j), CROSS_KIND):
-        x = scratch.input("x", seq, dtype)
-        vision = scratch.input("vision", seq, dtype)
-        mask = scratch.input("row_mask", (run.batch, 1, 1), dtype)
-        _decoder_layer(scratch, x, cfg, run, dtype, cross=True, vision=vision, row_mask=mask)
+        x = scratch.input("x", seq, act)
+        vision = scratch.input("vision", seq, act)
+        mask = scratch.input("row_mask", (run.batch, 1, 1), act)
+        _decoder_layer(scratch, x, cfg, run, fmt, cross=True, vision=vision, row_mask=mask)
     copy_weights(scratch.graph, b.graph)
 
 
 def lower_text_decoder(
-    b: Builder, cfg: TextConfig, run: TextRun, *, vision: Value | None, dtype: DType
+    b: Builder, cfg: TextConfig, run: TextRun, *, vision: Value | None, fmt: Formats
 ) -> Value:
     """The decoder for one step; returns the logits ``[B, 1 or S, vocab]``.
 
@@ -201,26 +220,32 @@ def lower_text_decoder(
     b.graph.meta.setdefault("kv_cache", [])
     b.graph.meta.setdefault("kv_cache_appends", [])
     batch, seq, d = run.batch, run.tokens, cfg.hidden_size
+    act = fmt.activations
     cross_layers = set(cfg.cross_attention_layers)
     with b.scope("text"), b.stage("text"):
         with b.scope("embed"):
             ids = b.input("token_ids", (batch, seq), INT32)
-            table = b.weight("weight", (cfg.num_embeddings, d), dtype)
+            table = b.weight("weight", (cfg.num_embeddings, d), act)
             x = b.add(Embedding(), ids, table, name="lookup")
-        row_mask = b.input("row_mask", (batch, seq, 1), dtype) if run.has_image else None
+        with b.scope("rope"):
+            rope = RopeTables(
+                cos=b.input("cos", (seq, cfg.head_dim), act),
+                sin=b.input("sin", (seq, cfg.head_dim), act),
+            )
+        row_mask = b.input("row_mask", (batch, seq, 1), act) if run.has_image else None
         for j in range(cfg.num_hidden_layers):
             if j not in cross_layers:
                 with b.block(str(j), SELF_KIND):
-                    x = _decoder_layer(b, x, cfg, run, dtype)
+                    x = _decoder_layer(b, x, cfg, run, fmt, rope=rope)
             elif run.has_image:
                 with b.block(str(j), CROSS_KIND):
                     x = _decoder_layer(
-                        b, x, cfg, run, dtype, cross=True, vision=vision, row_mask=row_mask
+                        b, x, cfg, run, fmt, cross=True, vision=vision, row_mask=row_mask
                     )
             else:
-                _skipped_cross_layer(b, j, cfg, run, dtype)
+                _skipped_cross_layer(b, j, cfg, run, fmt)
         with b.stage("lm_head"):
-            x = rmsnorm(b, x, name="norm", eps=cfg.rms_norm_eps, dtype=dtype)
+            x = rmsnorm(b, x, name="norm", eps=cfg.rms_norm_eps, fmt=fmt)
             if run.logits == "last" and seq > 1:
                 x = b.add(Slice(axis=1, start=seq - 1, stop=seq), x, name="lm_head.last_token")
-            return linear(b, x, d, cfg.vocab_size, name="lm_head", dtype=dtype)
+            return linear(b, x, d, cfg.vocab_size, name="lm_head", fmt=fmt)

@@ -7,7 +7,7 @@ embeddings and norms around the stacks are under ``vision``.
 from __future__ import annotations
 
 from irperf.builder import Builder, Value
-from irperf.dtypes import INT32, DType
+from irperf.dtypes import INT32
 from irperf.ops import (
     SDPA,
     Add,
@@ -24,32 +24,32 @@ from irperf.ops import (
     Tanh,
     Transpose,
 )
-from lowering.common import layernorm, linear, tanh_gate
+from lowering.common import Formats, layernorm, linear, tanh_gate
 from lowering.config import VisionConfig
 
 
-def _encoder_block(b: Builder, x: Value, cfg: VisionConfig, *, gated: bool, dtype: DType) -> Value:
+def _encoder_block(b: Builder, x: Value, cfg: VisionConfig, *, gated: bool, fmt: Formats) -> Value:
     """Pre-norm transformer block: ``x + [gate *] attn(ln_1(x))``, ``x + [gate *] mlp(ln_2(x))``."""
     w, heads = cfg.hidden_size, cfg.attention_heads
     eps = cfg.norm_eps
-    h = layernorm(b, x, name="ln_1", eps=eps, dtype=dtype)
+    h = layernorm(b, x, name="ln_1", eps=eps, fmt=fmt)
     with b.scope("attn"):
-        q = linear(b, h, w, w, name="wq", dtype=dtype)
-        k = linear(b, h, w, w, name="wk", dtype=dtype)
-        v = linear(b, h, w, w, name="wv", dtype=dtype)
+        q = linear(b, h, w, w, name="wq", fmt=fmt)
+        k = linear(b, h, w, w, name="wk", fmt=fmt)
+        v = linear(b, h, w, w, name="wv", fmt=fmt)
         sdpa = SDPA(heads=heads, kv_heads=heads, head_dim=cfg.head_dim, causal=False)
         a = b.add(sdpa, q, k, v, name="sdpa")
-        a = linear(b, a, w, w, name="wo", dtype=dtype)
+        a = linear(b, a, w, w, name="wo", fmt=fmt)
     if gated:
-        a = tanh_gate(b, a, name="gate_attn", dtype=dtype)
+        a = tanh_gate(b, a, name="gate_attn", fmt=fmt)
     x = b.add(Add(), x, a, name="attn_residual")
-    h = layernorm(b, x, name="ln_2", eps=eps, dtype=dtype)
+    h = layernorm(b, x, name="ln_2", eps=eps, fmt=fmt)
     with b.scope("mlp"):
-        m = linear(b, h, w, cfg.intermediate_size, name="fc1", dtype=dtype, bias=True)
+        m = linear(b, h, w, cfg.intermediate_size, name="fc1", fmt=fmt, bias=True)
         m = b.add(Gelu(), m, name="gelu")
-        m = linear(b, m, cfg.intermediate_size, w, name="fc2", dtype=dtype, bias=True)
+        m = linear(b, m, cfg.intermediate_size, w, name="fc2", fmt=fmt, bias=True)
     if gated:
-        m = tanh_gate(b, m, name="gate_ffn", dtype=dtype)
+        m = tanh_gate(b, m, name="gate_ffn", fmt=fmt)
     return b.add(Add(), x, m, name="mlp_residual")
 
 
@@ -62,16 +62,17 @@ def _tile_embedding(
     cfg: VisionConfig,
     *,
     name: str,
-    dtype: DType,
+    fmt: Formats,
 ) -> Value:
     """``x + tanh(gate) * table[aspect_ratio_id]`` (HF ``Embedding(aspect ratios + 1, ...)``)."""
     images, tiles = x.shape[0], cfg.max_num_tiles
     with b.scope(name):
-        table = b.weight("embedding.weight", (rows, tiles * per_tile * cfg.hidden_size), dtype)
+        width = tiles * per_tile * cfg.hidden_size
+        table = b.weight("embedding.weight", (rows, width), fmt.activations)
         e = b.add(Embedding(), ar_ids, table, name="lookup")
         shape = (images, tiles, per_tile, cfg.hidden_size)
         e = b.add(Reshape(shape=shape), e, name="reshape")
-        e = tanh_gate(b, e, name="gate", dtype=dtype)
+        e = tanh_gate(b, e, name="gate", fmt=fmt)
         return b.add(Add(), x, e, name="add")
 
 
@@ -87,7 +88,7 @@ def tile_embedding_rows(cfg: VisionConfig, layout: str) -> int:
 
 
 def lower_vision_encoder(
-    b: Builder, cfg: VisionConfig, *, images: int, dtype: DType, layout: str = "hf"
+    b: Builder, cfg: VisionConfig, *, images: int, fmt: Formats, layout: str = "hf"
 ) -> Value:
     """The encoder for ``images`` images of ``max_num_tiles`` tiles each.
 
@@ -97,36 +98,38 @@ def lower_vision_encoder(
     t, c, p, w = cfg.max_num_tiles, cfg.image_size, cfg.patch_size, cfg.hidden_size
     n, padded, patches = cfg.tokens_per_tile, cfg.padded_tokens_per_tile, cfg.patches_per_tile
     rows = tile_embedding_rows(cfg, layout)
+    # The conv kernel too: a block format would pad each 14x14 patch to a 32x32 tile.
+    act = fmt.activations
     with b.scope("vision"):
-        pixels = b.input("pixel_values", (images * t, cfg.num_channels, c, c), dtype)
+        pixels = b.input("pixel_values", (images * t, cfg.num_channels, c, c), act)
         ar_ids = b.input("aspect_ratio_ids", (images,), INT32)
         with b.scope("patch_embedding"):
-            kernel = b.weight("weight", (w, cfg.num_channels, p, p), dtype)
+            kernel = b.weight("weight", (w, cfg.num_channels, p, p), act)
             x = b.add(Conv2d(stride=p), pixels, kernel, name="conv")
             x = b.add(Reshape(shape=(images * t, w, patches)), x, name="flatten")
             x = b.add(Transpose(perm=(0, 2, 1)), x, name="transpose")
             x = b.add(Reshape(shape=(images, t, patches, w)), x, name="reshape")
         x = _tile_embedding(
-            b, x, ar_ids, rows, 1, cfg, name="pre_tile_positional_embedding", dtype=dtype
+            b, x, ar_ids, rows, 1, cfg, name="pre_tile_positional_embedding", fmt=fmt
         )
         with b.scope("class_embedding"):
-            cls = b.weight("weight", (w,), dtype)
+            cls = b.weight("weight", (w,), act)
             cls = b.add(Expand(shape=(images, t, 1, w)), cls, name="expand")
             x = b.add(Concat(axis=2), cls, x, name="concat")
         with b.scope("gated_positional_embedding"):
-            pos = b.weight("embedding", (n, w), dtype)
-            gate = b.weight("gate", (1,), dtype)
+            pos = b.weight("embedding", (n, w), act)
+            gate = b.weight("gate", (1,), act)
             tg = b.add(Tanh(), gate, name="gate.tanh")
-            one = b.constant("one", 1.0, (1,), dtype)
+            one = b.constant("one", 1.0, (1,), act)
             keep = b.add(Sub(), one, tg, name="one_minus_gate")
             pos = b.add(Mul(), pos, keep, name="scale")
             x = b.add(Add(), x, pos, name="add")
-            table = b.weight("tile_embedding.weight", (rows, t * n * w), dtype)
+            table = b.weight("tile_embedding.weight", (rows, t * n * w), act)
             e = b.add(Embedding(), ar_ids, table, name="tile_embedding.lookup")
             e = b.add(Reshape(shape=(images, t, n, w)), e, name="tile_embedding.reshape")
             e = b.add(Mul(), e, tg, name="tile_embedding.scale")
             x = b.add(Add(), x, e, name="tile_embedding.add")
-        x = layernorm(b, x, name="ln_pre", eps=cfg.norm_eps, dtype=dtype)
+        x = layernorm(b, x, name="ln_pre", eps=cfg.norm_eps, fmt=fmt)
         x = b.add(Pad(axis=2, after=padded - n), x, name="pad")
         x = b.add(Reshape(shape=(images, t * padded, w)), x, name="flatten_tiles")
 
@@ -135,16 +138,16 @@ def lower_vision_encoder(
             if i in cfg.intermediate_layers_indices:
                 saved[i] = x  # the residual stream entering block i
             with b.block(f"local.{i}", "vision.local"):
-                x = _encoder_block(b, x, cfg, gated=False, dtype=dtype)
-        x = layernorm(b, x, name="ln_post", eps=cfg.norm_eps, dtype=dtype)
+                x = _encoder_block(b, x, cfg, gated=False, fmt=fmt)
+        x = layernorm(b, x, name="ln_post", eps=cfg.norm_eps, fmt=fmt)
         x = b.add(Reshape(shape=(images, t, padded, w)), x, name="unflatten_tiles")
         x = _tile_embedding(
-            b, x, ar_ids, rows, 1, cfg, name="post_tile_positional_embedding", dtype=dtype
+            b, x, ar_ids, rows, 1, cfg, name="post_tile_positional_embedding", fmt=fmt
         )
         x = b.add(Reshape(shape=(images, t * padded, w)), x, name="flatten_tiles_post")
         for i in range(cfg.num_global_layers):
             with b.block(f"global.{i}", "vision.global"):
-                x = _encoder_block(b, x, cfg, gated=True, dtype=dtype)
+                x = _encoder_block(b, x, cfg, gated=True, fmt=fmt)
 
         with b.scope("output"):
             parts = [x] + [saved[i] for i in cfg.intermediate_layers_indices]
@@ -155,9 +158,7 @@ def lower_vision_encoder(
             return b.add(Reshape(shape=(images, t * n, out)), y, name="flatten")
 
 
-def lower_projector(b: Builder, features: Value, text_width: int, *, dtype: DType) -> Value:
+def lower_projector(b: Builder, features: Value, text_width: int, *, fmt: Formats) -> Value:
     """``Linear(vision_output_dim, D)`` with bias on the unpadded vision tokens."""
     with b.scope("projector"):
-        return linear(
-            b, features, features.shape[-1], text_width, name="proj", dtype=dtype, bias=True
-        )
+        return linear(b, features, features.shape[-1], text_width, name="proj", fmt=fmt, bias=True)

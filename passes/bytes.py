@@ -3,8 +3,9 @@
 The fused attention op reads q, k and v once and writes its output once (FlashAttention with
 perfect reuse, the seed's ``S * D * 4 * dtype_bytes``). A reshape is a view and moves nothing;
 a cache append writes its new rows into the cache in place (the old rows are never touched; the
-attention reading the cache reads them); an embedding lookup reads only the rows it gathers; a
-constant is a literal the kernel takes as an argument, never read from DRAM.
+attention reading the cache reads them); an embedding lookup reads only the rows it gathers and
+a slice only the part it keeps; a constant is a literal the kernel takes as an argument, never
+read from DRAM.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from irperf.ops import (
     Embedding,
     Op,
     Reshape,
+    Slice,
     Source,
 )
 from irperf.pass_manager import AnalysisPass, one_of, register_pass
@@ -93,6 +95,12 @@ def _attention_part(op: Op, ins: Sequence[TensorType], out: TensorType) -> Traff
     first, kv = ins
     read_kv = kv.with_shape((kv.shape[0], op.keys_attended(kv), kv.shape[2]))
     return Traffic(bytes_read=first.nbytes + read_kv.nbytes, bytes_written=out.nbytes)
+
+
+@RULES.rule(Slice)
+def _slice(op: Op, ins: Sequence[TensorType], out: TensorType) -> Traffic:
+    """A slice reads only the part it keeps (the last token's row, not the whole sequence)."""
+    return Traffic(bytes_read=out.nbytes, bytes_written=out.nbytes)
 
 
 @RULES.rule(Embedding)

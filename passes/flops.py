@@ -167,7 +167,7 @@ def _transcendental(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopC
 
 @RULES.rule(Rope)
 def _rope(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
-    return FlopCount(flops=ROPE_FLOPS_PER_ELEMENT * out.numel)
+    return FlopCount(flops=ROPE_FLOPS_PER_ELEMENT * ins[0].numel)  # per element of x, not tables
 
 
 @RULES.rule(Binary)

@@ -137,7 +137,17 @@ def by_pattern(graph: Graph, found: Sequence[Opportunity]) -> list[dict[str, Any
         row["saved_bytes"] += o.saved_bytes
         row["saved_ms"] += o.saved_ms
         row["fits"] = row["fits"] and o.fits
-    return sorted(rows.values(), key=lambda r: (-r["saved_bytes"], -r["saved_ms"]))
+    # Ties (same bytes, times equal but for float rounding) in a stable, readable order.
+    return sorted(
+        rows.values(),
+        key=lambda r: (
+            -r["saved_bytes"],
+            -round(r["saved_ms"], 9),
+            r["block_kind"] or "",
+            r["producer"],
+            r["consumers"],
+        ),
+    )
 
 
 def opportunity_json(o: Opportunity) -> dict[str, Any]:

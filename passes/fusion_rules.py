@@ -25,6 +25,7 @@ from irperf.ops import (
     Mul,
     Norm,
     Op,
+    Rope,
     Source,
     Unary,
 )
@@ -97,7 +98,7 @@ class FusionRule:
 FusionRules: TypeAlias = list[FusionRule]
 
 MATMUL_LIKE: tuple[type[Op], ...] = (MatMul, Conv2d, AttentionScores, AttentionValues)
-ELEMENTWISE: tuple[type[Op], ...] = (Unary, Binary)
+ELEMENTWISE: tuple[type[Op], ...] = (Unary, Binary, Rope)
 EPILOGUE_PRODUCERS: tuple[type[Op], ...] = (*MATMUL_LIKE, *ELEMENTWISE)
 
 
@@ -117,6 +118,11 @@ def residual(ctx: RuleContext, p: Node, c: Node) -> bool:
     return epilogue(ctx, p, c) and not bias(ctx, p, c)
 
 
+def rotates(ctx: RuleContext, p: Node, c: Node) -> bool:
+    """``rope(p, cos, sin)`` of an epilogue ``p``: the rotated operand, not a table."""
+    return c.operands[0] == p.name and epilogue(ctx, p, c)
+
+
 def reads_activation(ctx: RuleContext, p: Node, c: Node) -> bool:
     """``c = p @ W``: ``p`` is the matmul's activation operand, W a weight (a source)."""
     return c.operands[0] == p.name and ctx.is_source(c.operands[1])
@@ -125,7 +131,8 @@ def reads_activation(ctx: RuleContext, p: Node, c: Node) -> bool:
 # Epilogues: elementwise ops folded into the matmul that produces their input.
 EPILOGUE: FusionRules = [
     FusionRule("epilogue.bias", EPILOGUE_PRODUCERS, Add, bias),  # (x @ W) + b
-    FusionRule("epilogue.activation", EPILOGUE_PRODUCERS, Unary, epilogue),  # gelu(x @ W), rope
+    FusionRule("epilogue.activation", EPILOGUE_PRODUCERS, Unary, epilogue),  # gelu(x @ W)
+    FusionRule("epilogue.rope", EPILOGUE_PRODUCERS, Rope, rotates),  # rope(x @ Wq, cos, sin)
     FusionRule("epilogue.multiply", EPILOGUE_PRODUCERS, Mul, epilogue),  # silu(x W1) * (x W3)
     FusionRule("epilogue.residual", EPILOGUE_PRODUCERS, Add, residual),  # r + (x @ W)
 ]

@@ -25,6 +25,7 @@ from irperf.ops import (
     Embedding,
     Op,
     Reshape,
+    Slice,
     Source,
 )
 from irperf.rules import RuleTable
@@ -69,6 +70,11 @@ def _attention(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[int,
     first, *kv = ins
     keys = [t.with_shape((t.shape[0], op.keys_attended(t), t.shape[2])) for t in kv]
     return (first.nbytes, *(t.nbytes for t in keys))
+
+
+@OPERAND_READS.rule(Slice)
+def _part(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[int, ...]:
+    return (out.nbytes,)  # only the part kept
 
 
 @OPERAND_READS.rule(Embedding)
@@ -154,7 +160,7 @@ class TrafficModel:
         """DRAM bytes of a group of node indices, and its on-chip working set: the results
         that some other member reads (kept on chip whole: a documented, conservative estimate)."""
         inside = set(members)
-        read: set[int] = set()
+        read: dict[int, int] = {}  # outside tensor -> the most any member reads of it
         total = working = 0
         for i in sorted(inside):
             io = self.io[i]
@@ -163,12 +169,11 @@ class TrafficModel:
             if not io.counted:
                 continue
             for p, b in io.reads:
-                if p not in inside and p not in read:
-                    read.add(p)
-                    total += b
+                if p not in inside and b > read.get(p, 0):
+                    read[p] = b
             if io.write and self.leaves(i, inside.__contains__):
                 total += io.write
-        return total, working
+        return total + sum(read.values()), working
 
 
 @frozen
@@ -182,18 +187,23 @@ class Transfer:
 
 
 def transfers(model: TrafficModel, group_of: Sequence[int]) -> Iterator[Transfer]:
-    """Every DRAM transfer when node ``i`` is in group ``group_of[i]``."""
-    seen: set[tuple[int, int]] = set()
+    """Every DRAM transfer when node ``i`` is in group ``group_of[i]``.
+
+    A group reads an outside tensor once: as much of it as its most demanding member reads (a
+    slice or a partial cache read takes less than a whole-tensor reader), charged to that member.
+    """
+    reads: dict[tuple[int, int], tuple[int, int]] = {}  # (group, tensor) -> (bytes, reader)
     for i, io in enumerate(model.io):
         if not io.counted:
             continue
         g = group_of[i]
         for p, b in io.reads:
-            if group_of[p] != g and (g, p) not in seen:
-                seen.add((g, p))
-                yield Transfer(i, p, b, False)
+            if group_of[p] != g and b > reads.get((g, p), (0, i))[0]:
+                reads[(g, p)] = (b, i)
         if io.write and any(c == OUTPUT or group_of[c] != g for c in io.consumers):
             yield Transfer(i, i, io.write, True)
+    for (_, p), (b, i) in reads.items():
+        yield Transfer(i, p, b, False)
 
 
 def group_indices(graph: Graph, group_names: Mapping[str, str]) -> list[int]:

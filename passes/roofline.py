@@ -125,4 +125,9 @@ class RooflinePass(AnalysisPass):
 
     def analyze(self, graph: Graph) -> dict[str, RooflineTime]:
         target = load_target(self.target)
+        if self.fidelity is not None and all(c.fidelity == "none" for c in target.compute):
+            raise PassError(
+                f"target '{target.name}' has no math fidelities; "
+                f"fidelity={self.fidelity} means nothing there"
+            )
         return roofline_times(graph, target, mfu=self.mfu, mbu=self.mbu, fidelity=self.fidelity)

@@ -210,6 +210,7 @@ RUN_KEYS = (
     "image",
     "logits",
     "dtype",
+    "weight_dtype",
     "layout",
 )
 """Graph metadata a report repeats under ``run``: what the graph computes."""

@@ -129,3 +129,38 @@ def test_config_files_lower_like_presets(capsys) -> None:  # type: ignore[no-unt
     for f in ("llama-3.2-11b-vision.config.json", "llama-3.2-11b-vision.params.json"):
         loaded = json.loads(run(capsys, "analyze", str(DATA / f), *args[1:])[1])
         assert loaded["totals"] == preset["totals"]
+
+
+def test_weight_dtype_reaches_the_lowering(capsys) -> None:  # type: ignore[no-untyped-def]
+    """--dtype: activations (a scalar float); --weight-dtype: the linear weights, tiled."""
+    import irperf
+    from passes.memory import memory_footprint
+
+    args = ("analyze", "llama-3.2-11b-vision", "--part", "vision", "--json")
+    bf16 = json.loads(run(capsys, *args)[1])
+    code, out, _ = run(capsys, *args, "--weight-dtype", "bfp8_b")
+    assert code == 0
+    bfp8 = json.loads(out)
+    g = irperf.lower("llama-3.2-11b-vision", "vision", weight_dtype="bfp8_b")
+    assert bfp8["memory"]["weights_bytes"] == memory_footprint(g).weights_bytes
+    assert bfp8["memory"]["weights_bytes"] < bf16["memory"]["weights_bytes"]
+    assert bfp8["memory"]["activation_peak_bytes"] == bf16["memory"]["activation_peak_bytes"]
+    ops = {o["name"]: o for o in bfp8["ops"]}
+    w = 1280 // 32  # a 1280x1280 projection in 32x32 tiles of 1088 bytes, x read at bf16
+    assert ops["vision.local.0.attn.wq"]["bytes_read"] == 4128 * 1280 * 2 + w * w * 1088
+    err = one_line_error(capsys, *args, "--dtype", "bfp8_b")
+    assert "block format" in err and "--weight-dtype" in err
+    assert "unknown dtype 'bf17'" in one_line_error(capsys, *args, "--weight-dtype", "bf17")
+    err = one_line_error(
+        capsys, "analyze", "llama-3.2-11b-vision", "--part", "text", "--layout", "meta"
+    )
+    assert "layout means nothing with part 'text'" in err
+
+
+def test_tiles_help_says_the_cost_does_not_change() -> None:
+    from irperf.cli.common import Parser, add_model_args
+
+    p = Parser(prog="irperf analyze")
+    add_model_args(p)
+    text = " ".join(p.format_help().split())
+    assert "always runs all max_num_tiles tiles" in text and "changes no cost" in text

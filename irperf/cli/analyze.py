@@ -51,7 +51,20 @@ def analysis(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         "mfu": args.mfu,
         "fidelity": args.fidelity or "per format",
     }
-    return report(graph, **header), target
+    out = report(graph, **header)
+    memory = out.get("memory")
+    if memory is not None:  # does it fit the target's DRAM?
+        memory["device_bytes"] = target.dram_bytes
+        memory["fits"] = memory["total_bytes"] <= target.dram_bytes
+    return out, target
+
+
+def matmul_peak(target: Any, meta: dict[str, Any], fidelity: str | None = None) -> str:
+    """The matrix peak the weights' format (``meta``: a graph's run keys) runs at, for headers."""
+    rate = target.rate(meta.get("weight_dtype", meta.get("dtype")), fidelity)
+    peak = rate.flops_per_s_per_core * target.cores
+    how = "" if rate.dtype == "any" else f" {rate.dtype}/{rate.fidelity}"
+    return f"{peak / 1e12:,.1f} TFLOP/s{how}"
 
 
 def _run_line(report: dict[str, Any]) -> str:
@@ -76,13 +89,14 @@ def _sizes(n: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     report, target = analysis(args)
-    peak, bw = target.peak_flops_per_s(), target.dram_bandwidth_bytes_per_s
+    peak = matmul_peak(target, report.get("run", {}), args.fidelity)
+    bw = target.dram_bandwidth_bytes_per_s
     if args.json:
         print_json(report)
         return 0
     print(
         f"{report['model']}  {_run_line(report)}  target={report['target']} "
-        f"({peak / 1e12:,.1f} TFLOP/s, {bw / 1e9:,.0f} GB/s)  convention={report['convention']}"
+        f"({peak}, {bw / 1e9:,.0f} GB/s)  convention={report['convention']}"
         f"  mfu={report['mfu']}"
     )
     rows = [
@@ -133,4 +147,9 @@ def run(args: argparse.Namespace) -> int:
         weights, cache = _sizes(m["weights_bytes"]), _sizes(m["kv_cache_bytes"])
         act = _sizes(m["activation_peak_bytes"])
         print(f"\nmemory: weights {weights}, KV cache {cache}, activation peak {act}")
+        if not m["fits"]:
+            print(
+                f"warning: {_sizes(m['total_bytes'])} does not fit the "
+                f"{_sizes(m['device_bytes'])} of DRAM on {report['target']}"
+            )
     return 0

@@ -19,7 +19,8 @@ class Parser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line (exit code 2) instead of usage + error."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}")
+        command = self.prog.removeprefix("irperf").strip()  # main prints "irperf: error:"
+        raise UsageError(f"{command}: {message}" if command else message)
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -57,18 +58,37 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         "cross-attention layer skipped",
     )
     p.add_argument("--images", type=int, default=None, help="images per sequence (default 1)")
-    p.add_argument("--tiles", type=int, default=None, help="real tiles per image, 1..4")
+    p.add_argument(
+        "--tiles",
+        type=int,
+        default=None,
+        help="tiles of each image that hold picture, 1..max_num_tiles (default all). The encoder "
+        "always runs all max_num_tiles tiles (HF and Meta pad every image to them), so this "
+        "changes no cost, only the run description",
+    )
     p.add_argument(
         "--logits",
         default=None,
         help="prefill logits for the last position (HF generate; default) or all positions",
     )
-    p.add_argument("--dtype", default="bf16", help="activation and weight format (default bf16)")
+    p.add_argument(
+        "--dtype",
+        default="bf16",
+        help="activation format, a scalar float: bf16 (default), fp16, fp32 or fp8; every tensor "
+        "but the linear weights (activations, KV caches, embedding tables, norms, biases)",
+    )
+    p.add_argument(
+        "--weight-dtype",
+        default=None,
+        help="format of the linear (matmul) weights, lm_head and projector included: a --dtype "
+        "format or a block format (bfp8_b, bfp4_b, bfp2_b); default: --dtype",
+    )
     p.add_argument(
         "--layout",
-        default="hf",
-        help="parameter layout: hf (default; what config.json users get) or meta (Meta's "
-        "llama-models checkpoints: smaller tile-embedding tables, same FLOPs)",
+        default=None,
+        help="vision parameter layout: hf (default; what config.json users get) or meta (Meta's "
+        "llama-models checkpoints: smaller tile-embedding tables, same FLOPs); not with "
+        "--part text",
     )
 
 
@@ -84,7 +104,6 @@ def add_convention_arg(p: argparse.ArgumentParser, default: str) -> None:
 
 def lower_from_args(args: argparse.Namespace) -> Any:
     from irperf.api import lower
-    from irperf.dtypes import dtype
 
     return lower(
         args.model,
@@ -92,7 +111,8 @@ def lower_from_args(args: argparse.Namespace) -> Any:
         batch=args.batch,
         images=args.images,
         tiles=args.tiles,
-        dtype=dtype(args.dtype),
+        dtype=args.dtype,
+        weight_dtype=args.weight_dtype,
         phase=args.phase,
         seq_len=args.seq_len,
         context=args.context,

@@ -75,10 +75,12 @@ def _header(graph: Any, target: Any, args: argparse.Namespace) -> dict[str, Any]
     }
 
 
-def _title(h: dict[str, Any], target: Any) -> str:
-    peak, bw = target.peak_flops_per_s() / 1e12, target.dram_bandwidth_bytes_per_s / 1e9
+def _title(h: dict[str, Any], target: Any, graph: Any) -> str:
+    from irperf.cli.analyze import matmul_peak
+
+    peak, bw = matmul_peak(target, graph.meta), target.dram_bandwidth_bytes_per_s / 1e9
     return (
-        f"{h['model']}  part={h['part']}  target={h['target']} ({peak:,.1f} TFLOP/s, "
+        f"{h['model']}  part={h['part']}  target={h['target']} ({peak}, "
         f"{bw:,.0f} GB/s, on-chip {h['capacity_bytes']:,} B)  convention={h['convention']}"
     )
 
@@ -128,7 +130,7 @@ def _compare(
     if args.json:
         print_json({**header, "baseline": "none", "strategies": rows})
         return 0
-    print(_title(header, target))
+    print(_title(header, target, graph))
     print(summary_table(rows))
     print("\nDRAM bytes by kind: per layer for repeated blocks, in total otherwise")
     print(layer_table(rows))
@@ -156,7 +158,7 @@ def _strategy(
     if args.json:
         print_json({**header, "baseline": "none", "strategies": rows, "groups": groups})
         return 0
-    print(_title(header, target))
+    print(_title(header, target, graph))
     print(summary_table(rows))
     print("\nDRAM bytes by kind: per layer for repeated blocks, in total otherwise")
     print(layer_table(rows))
@@ -190,7 +192,7 @@ def _opportunities(
             }
         )
         return 0
-    print(_title(header, target))
+    print(_title(header, target, graph))
     print(
         f"{len(found):,} opportunities over the unfused graph (strategy none), in "
         f"{len(patterns):,} patterns; largest DRAM saving first"

@@ -1,4 +1,4 @@
-"""Elementwise ops: unary activations and broadcasting binary arithmetic, plus RoPE."""
+"""Elementwise ops: unary activations, broadcasting binary arithmetic, and RoPE with its tables."""
 
 from __future__ import annotations
 
@@ -50,16 +50,29 @@ class Rsqrt(Unary):
 
 
 @frozen(kw_only=True)
-class Rope(Unary):
-    """Rotary position embedding on ``[B, S, heads*head_dim]`` with precomputed cos/sin tables."""
+class Rope(Op):
+    """Rotary position embedding, ``x * cos + rotate_half(x) * sin`` per head.
+
+    Operands: ``x[B, S, heads*head_dim]`` and the tables ``cos[S, head_dim]``, ``sin[S, head_dim]``
+    of the ``S`` positions, shared by every sequence and head.
+    """
 
     kind: ClassVar[str] = "rope"
+    family: ClassVar[OpFamily] = OpFamily.ELEMENTWISE
+    arity: ClassVar[int | None] = 3
     head_dim: int
 
     def _infer(self, inputs: Sequence[TensorType]) -> TensorType:
-        x = inputs[0]
-        if self.head_dim <= 0 or self.head_dim % 2 or x.shape[-1] % self.head_dim:
-            raise self.fail(f"head_dim {self.head_dim} must be even and divide {x}")
+        x, cos, sin = inputs
+        hd = self.head_dim
+        if hd <= 0 or hd % 2:
+            raise self.fail(f"head_dim {hd} must be positive and even")
+        if x.rank != 3 or x.shape[-1] % hd:
+            raise self.fail(f"x must be [B, S, heads*{hd}], got {x}")
+        table = (x.shape[1], hd)
+        for name, t in (("cos", cos), ("sin", sin)):
+            if t.shape != table:
+                raise self.fail(f"{name} must be [{table[0]}, {hd}] for x {x}, got {t}")
         return x
 
 

@@ -93,6 +93,23 @@ def test_sdpa_gqa_and_errors() -> None:
     assert SDPA(heads=1, kv_heads=1, head_dim=4, kv_len=5).keys_attended(t(1, 8, 4)) == 5
 
 
+def test_rope_reads_x_and_its_position_tables() -> None:
+    """``x[B, S, heads*hd]`` with ``cos``/``sin`` ``[S, hd]``; the result is x's type."""
+    assert Rope(head_dim=4).infer([t(2, 3, 8), t(3, 4), t(3, 4)]) == t(2, 3, 8)
+    with pytest.raises(TypeInferenceError, match="takes 3 operand"):
+        Rope(head_dim=4).infer([t(1, 3, 8)])
+    with pytest.raises(TypeInferenceError, match="must be positive and even"):
+        Rope(head_dim=3).infer([t(1, 3, 9), t(3, 3), t(3, 3)])
+    with pytest.raises(TypeInferenceError, match=r"x must be \[B, S, heads\*4\]"):
+        Rope(head_dim=4).infer([t(1, 3, 10), t(3, 4), t(3, 4)])
+    with pytest.raises(TypeInferenceError, match=r"x must be"):
+        Rope(head_dim=4).infer([t(3, 8), t(3, 4), t(3, 4)])
+    with pytest.raises(TypeInferenceError, match=r"cos must be \[3, 4\]"):
+        Rope(head_dim=4).infer([t(1, 3, 8), t(1, 4), t(3, 4)])
+    with pytest.raises(TypeInferenceError, match=r"sin must be \[3, 4\]"):
+        Rope(head_dim=4).infer([t(1, 3, 8), t(3, 4), t(3, 8)])
+
+
 def test_elementwise_norm_and_movement() -> None:
     assert Add().infer([t(1, 4, 1, 8), t(4, 7, 8)]) == t(1, 4, 7, 8)
     with pytest.raises(TypeInferenceError, match="do not broadcast"):
@@ -104,9 +121,6 @@ def test_elementwise_norm_and_movement() -> None:
     assert LayerNorm().infer([t(5, 8), t(8), t(8)]) == t(5, 8)
     with pytest.raises(TypeInferenceError, match="does not match"):
         RMSNorm().infer([t(5, 8), t(7)])
-    assert Rope(head_dim=4).infer([t(1, 3, 8)]) == t(1, 3, 8)
-    with pytest.raises(TypeInferenceError):
-        Rope(head_dim=3).infer([t(1, 3, 9)])
     assert Reshape(shape=(6,)).infer([t(2, 3)]) == t(6)
     with pytest.raises(TypeInferenceError, match="cannot reshape"):
         Reshape(shape=(5,)).infer([t(2, 3)])

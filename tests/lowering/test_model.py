@@ -156,6 +156,9 @@ def test_bad_options_are_config_errors(kwargs: dict[str, Any], message: str) -> 
         ["--phase", "generate"],
         ["--logits", "first"],
         ["--context", "0", "--phase", "decode"],
+        ["--part", "text", "--layout", "meta"],
+        ["--dtype", "bfp8_b"],
+        ["--weight-dtype", "int32"],
     ],
 )
 def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
@@ -233,9 +236,23 @@ def test_90b_full_prefill_lowers_and_analyses_fast() -> None:
         ({"part": "vision", "seq_len": 64}, "seq_len means nothing with part 'vision'"),
         ({"part": "vision", "logits": "all"}, "logits means nothing with part 'vision'"),
         ({"part": "vision", "dtype": irperf.INT32}, "not a floating-point format"),
+        ({"part": "text", "layout": "meta"}, "layout means nothing with part 'text'"),
+        ({"part": "text", "layout": "hf"}, r"layout means nothing .*no vision weights"),
     ],
 )
 def test_options_that_mean_nothing_are_refused(opts: dict, message: str) -> None:  # type: ignore[type-arg]
     part = opts.pop("part")
     with pytest.raises(ConfigError, match=message):
         irperf.lower(INSTRUCT, part, **opts)
+
+
+def test_layout_matters_wherever_vision_weights_are_resident() -> None:
+    """``full`` keeps the encoder's weights in every phase: Meta's (4, 4, ...) tile tables
+    instead of HF's 9 aspect-ratio rows, in a decode step too. ``text`` records no layout."""
+    n = 1601  # tokens per 560 px tile with CLS
+    tables = 2 * 4 * W + 4 * n * W  # pre-, post- and gated tile embeddings: one row's width
+    hf = params(irperf.lower(INSTRUCT, "full", phase="decode"))
+    meta = irperf.lower(INSTRUCT, "full", phase="decode", layout="meta")
+    assert hf - params(meta) == (ASPECT_ROWS - 4) * tables
+    assert meta.meta["layout"] == "meta"
+    assert "layout" not in irperf.lower(INSTRUCT, "text", seq_len=8).meta

@@ -136,7 +136,7 @@ def test_scopes_blocks_and_layer_names(prefill: Graph) -> None:
     assert prefill.node("text.embed.weight").type.shape == (EMBED_ROWS, 4096)
     assert prefill.node("text.lm_head.weight").type.shape == (4096, VOCAB)
     top = {n.name.split(".")[1] for n in prefill if n.name.startswith("text.")}
-    assert top <= {"embed", "norm", "lm_head", "row_mask", "vision_tokens"} | {
+    assert top <= {"embed", "rope", "norm", "lm_head", "row_mask", "vision_tokens"} | {
         str(j) for j in range(40)
     }
     irperf.verify(prefill)
@@ -172,6 +172,32 @@ def test_self_layer_structure(prefill: Graph) -> None:
     assert prefill.node("text.0.attn.wk").type.shape == (1, 128, KV * HD)
     assert prefill.node("text.0.mlp.w1").type.shape == (1, 128, 14336)
     assert prefill.node("text.0.mlp.mul").operands == ("text.0.mlp.silu", "text.0.mlp.w3")
+
+
+@pytest.mark.parametrize(("phase", "tokens"), [("prefill", 64), ("decode", 1)])
+def test_rope_reads_one_pair_of_position_tables(phase: str, tokens: int) -> None:
+    """``text.rope.cos``/``sin`` ``[tokens, head_dim]`` (this step's positions: S in prefill, the
+    new one in decode), inputs every self layer's rope_q and rope_k read; 3 FLOPs per element
+    of x; full-convention bytes: x and both tables in, x out."""
+    batch, e = 2, 2
+    opts = {"seq_len": tokens} if phase == "prefill" else {"phase": phase}
+    g = irperf.lower(INSTRUCT, "text", batch=batch, image=False, **opts)
+    tables = ("text.rope.cos", "text.rope.sin")
+    for name in tables:
+        node = g.node(name)
+        assert isinstance(node.op, Input) and node.type.shape == (tokens, HD), name
+    ropes = {f"text.{j}.attn.rope_{x}" for j in range(40) if j not in CROSS[INSTRUCT] for x in "qk"}
+    assert len(ropes) == 2 * 32
+    for name in ropes:
+        assert g.node(name).operands[1:] == tables
+    assert all(set(g.users(t)) == ropes for t in tables)
+    traffic, flops = count_bytes(g, "full"), count_flops(g, "full")
+    for x, heads in (("q", 32), ("k", KV)):
+        act = batch * tokens * heads * HD * e
+        assert traffic[f"text.0.attn.rope_{x}"] == Traffic(
+            bytes_read=act + 2 * tokens * HD * e, bytes_written=act
+        )
+        assert flops[f"text.0.attn.rope_{x}"].flops == 3 * batch * tokens * heads * HD
 
 
 def test_cross_layer_structure(prefill: Graph) -> None:
@@ -284,13 +310,15 @@ def test_decode_appends_write_the_new_row_in_place(c: int) -> None:
     for name in ("k_append", "v_append"):
         assert traffic[f"text.0.attn.{name}"] == Traffic(bytes_read=row, bytes_written=row)
     x, q, ff = batch * d * e, batch * h * HD * e, batch * f * e  # one token's activations
+    table = 1 * HD * e  # RoPE's cos (or sin) at the one new position, shared by the batch
     sdpa = Traffic(bytes_read=q + 2 * (c + 1) * row, bytes_written=q)
     assert traffic["text.0.attn.sdpa"] == sdpa
     expected = (
         self_block_params(d, h, f) * e  # every weight read once
         + 2 * (x + x)  # attn_norm, ffn_norm
         + (x + q + 2 * (x + row))  # wq, wk, wv
-        + (2 * q + 2 * row)  # rope_q, rope_k
+        + (2 * q + 2 * row)
+        + 2 * 2 * table  # rope_q, rope_k: x in and out, cos and sin in
         + 2 * (row + row)  # k_append, v_append
         + sdpa.bytes
         + (q + x)  # wo

@@ -7,8 +7,9 @@ from collections import defaultdict
 import pytest
 
 import irperf
-from irperf import Graph
+from irperf import BF16, Builder, Graph
 from irperf.errors import PassError, UnknownNameError
+from irperf.ops import MatMul, Rope
 from passes.bytes import Traffic
 from passes.flops import FlopCount
 from passes.fusion import BytesByKind, FusionGroup, fused_traffic, plan_fusion
@@ -21,6 +22,7 @@ from passes.fusion_rules import (
     FusionRule,
     Strategy,
     get_strategy,
+    match_pairs,
     register_strategy,
 )
 from passes.roofline import RooflineTime
@@ -223,3 +225,16 @@ def test_strategy_registry() -> None:
     with pytest.raises(PassError, match="is not a FusionRule"):
         register_strategy("broken", ["epilogue"])  # type: ignore[list-item]
     assert register_strategy("all", ALL, description=get_strategy("all").description)
+
+
+def test_rope_is_an_epilogue_of_the_tensor_it_rotates_only() -> None:
+    """``rope(x @ Wq, cos, sin)`` folds into the matmul; a matmul computing a table does not
+    take the rope as its epilogue (the table is an operand it reads, not the one it rotates)."""
+    b = Builder()
+    x = b.input("x", (1, 4, 8), BF16)
+    q = b.add(MatMul(), x, b.weight("wq", (8, 8), BF16), name="q")
+    pos = b.input("pos", (4, 2), BF16)
+    cos = b.add(MatMul(), pos, b.weight("wc", (2, 4), BF16), name="cos")
+    sin = b.input("sin", (4, 4), BF16)
+    b.add(Rope(head_dim=4), q, cos, sin, name="rope")
+    assert list(match_pairs(b.graph, EPILOGUE)) == [("epilogue.rope", "q", "rope")]

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import irperf
-from irperf import BF16, Builder, Graph
+from irperf import BF16, Builder, Graph, Value
 from irperf.ops import (
     SDPA,
     Add,
@@ -40,8 +40,8 @@ from passes.fusion_rules import ALL, Strategy
 from passes.fusion_traffic import TrafficModel
 
 SHAPE, WIDTH = (1, 4, 8), 8
-UNARY: list[Callable[[], Op]] = [Gelu, Silu, Tanh, lambda: Rope(head_dim=4)]
-KINDS = ["matmul", "matmul", "add", "bias", "mul", "unary", "norm", "view", "attention"]
+UNARY: list[Callable[[], Op]] = [Gelu, Silu, Tanh]
+KINDS = ["matmul", "matmul", "add", "bias", "mul", "unary", "rope", "norm", "view", "attention"]
 STRATEGIES = ["none", "flash-attention", "epilogue", "qkv", "norm", "all", "greedy"]
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -51,6 +51,7 @@ def dags(draw: st.DrawFn) -> Graph:
     """A random DAG of matmuls, elementwise ops, norms, views and attention over [1, 4, 8]."""
     b = Builder()
     values = [b.input(f"x{i}", SHAPE, BF16) for i in range(draw(st.integers(1, 3)))]
+    tables: list[Value] = []  # RoPE's cos and sin [S, head_dim], shared like a model's
 
     def pick() -> int:
         return draw(st.integers(0, len(values) - 1))
@@ -67,6 +68,9 @@ def dags(draw: st.DrawFn) -> Graph:
             v = b.add(Add(), a, b.weight(f"n{i}.b", (WIDTH,), BF16), name=f"n{i}")
         elif kind == "unary":
             v = b.add(draw(st.sampled_from(UNARY))(), a, name=f"n{i}")
+        elif kind == "rope":
+            tables = tables or [b.input(t, (SHAPE[1], 4), BF16) for t in ("cos", "sin")]
+            v = b.add(Rope(head_dim=4), a, *tables, name=f"n{i}")
         elif kind == "norm":
             w = b.weight(f"n{i}.w", (WIDTH,), BF16)
             if draw(st.booleans()):
@@ -120,15 +124,20 @@ def reference_bytes(g: Graph, group: dict[str, str]) -> dict[str, int]:
             continue
         if any(r is None or group[r] != group[n.name] for r in real_readers(n.name)):
             out[group[n.name]] += n.type.nbytes
-    reads = {
-        (group[n.name], storage(o))
-        for n in g
-        if not (isinstance(n.op, Source) or is_view(n.name))
-        for o in n.operands
-        if group[storage(o)] != group[n.name] and not isinstance(nodes[o].op, Constant)
-    }
-    for grp, t in reads:
-        out[grp] += nodes[t].type.nbytes
+    # Each group reads each outside tensor once, as much of it as its most demanding member
+    # does: a slice reads only the part it keeps, every other op here its whole operand.
+    reads: dict[tuple[str, str], int] = {}
+    for n in g:
+        if isinstance(n.op, Source) or is_view(n.name):
+            continue
+        for o in n.operands:
+            if group[storage(o)] == group[n.name] or isinstance(nodes[o].op, Constant):
+                continue
+            size = n.type.nbytes if isinstance(n.op, Slice) else nodes[o].type.nbytes
+            key = (group[n.name], storage(o))
+            reads[key] = max(reads.get(key, 0), size)
+    for (grp, _), size in reads.items():
+        out[grp] += size
     return out
 
 

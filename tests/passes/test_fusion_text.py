@@ -82,6 +82,21 @@ def test_swiglu_and_qkv_groups(runs: dict[str, StrategyRun]) -> None:
     }
 
 
+def test_rope_tables_are_read_once_per_group(runs: dict[str, StrategyRun]) -> None:
+    """RoPE as wq's and wk's epilogue: the cos/sin inputs are read by each group using them, once;
+    with ``all`` wq|wk|wv and both ropes are one group, so one read of each table serves both."""
+    tables = 2 * SEQ * HD * E  # cos and sin [S, head_dim]
+    epilogue = runs["epilogue"].graph.records(Traffic)
+    q_act, k_act = SEQ * HEADS * HD * E, SEQ * KV_HEADS * HD * E
+    assert epilogue[f"{LAYER}.attn.rope_q"] == Traffic(bytes_read=tables, bytes_written=q_act)
+    assert epilogue[f"{LAYER}.attn.rope_k"] == Traffic(bytes_read=tables, bytes_written=k_act)
+    g = runs["all"].graph
+    groups, traffic = g.records(FusionGroup), g.records(Traffic)
+    q, k = f"{LAYER}.attn.rope_q", f"{LAYER}.attn.rope_k"
+    assert groups[q].fusion_group == groups[k].fusion_group
+    assert traffic[q].bytes_read + traffic[k].bytes_read == tables  # x comes from inside
+
+
 @pytest.mark.parametrize("strategy", ["all", "greedy"])
 def test_kv_cache_is_still_written(runs: dict[str, StrategyRun], strategy: str) -> None:
     g = runs[strategy].graph
@@ -95,6 +110,7 @@ def test_kv_cache_is_still_written(runs: dict[str, StrategyRun], strategy: str) 
 CONTEXT, BATCH = 64, 2  # decode: 64 cached positions, two sequences
 ROW = BATCH * KV_HEADS * HD * E  # one position of K (or V) per sequence
 Q = BATCH * HEADS * HD * E  # the new token's queries (and the attention's output)
+TABLE = 1 * HD * E  # RoPE's cos (or sin) at the one new position, shared by the batch
 ATTN = f"{LAYER}.attn"
 
 
@@ -137,7 +153,8 @@ def test_fusing_the_append_with_attention_still_reads_the_cache(decode: Graph) -
     )
     for name in ("k_append", "v_append"):
         assert traffic[f"{ATTN}.{name}"] == Traffic(bytes_read=0, bytes_written=ROW)
-    assert traffic[f"{ATTN}.rope_k"] == Traffic(bytes_read=ROW, bytes_written=0)  # wk's k
+    # wk's k, and both RoPE tables (inputs, read once by the group)
+    assert traffic[f"{ATTN}.rope_k"] == Traffic(bytes_read=ROW + 2 * TABLE, bytes_written=0)
     # Fusing the appends alone with the attention saves nothing: no read of the old rows to drop.
     alone = Strategy(name="append-only", rules=APPEND_ATTENTION.rules[1:])
     fused = fused_traffic(decode, plan_fusion(decode, alone).groups, "full")

@@ -98,12 +98,14 @@ def test_pass_records_and_footprint_agree() -> None:
 
 def test_text_prefill_peaks_in_the_ffn() -> None:
     """Text-only prefill: at mlp.silu / mlp.mul the residual x [S, D] and three [S, F] tensors
-    (w3's u, silu's input or output, mul's result) are live; caches are not activations."""
+    (w3's u, silu's input or output, mul's result) are live, and RoPE's cos and sin [S, 128]
+    (inputs every self layer reads, live until the last); caches are not activations."""
     s, batch = 128, 2
     g = irperf.lower(INSTRUCT, "text", seq_len=s, batch=batch, image=False)
     uses = memory_uses(g)
-    assert max(u.live_activation_bytes for u in uses.values()) == batch * s * (D + 3 * F) * 2
-    assert uses["text.0.mlp.silu"].live_activation_bytes == batch * s * (D + 3 * F) * 2
+    peak = batch * s * (D + 3 * F) * 2 + 2 * s * 128 * 2
+    assert max(u.live_activation_bytes for u in uses.values()) == peak
+    assert uses["text.0.mlp.silu"].live_activation_bytes == peak
     self_block = 2 * D * 32 * 128 + 2 * D * 1024 + 3 * D * F + 2 * D
     text_params = 128264 * D + 32 * self_block + 8 * (self_block + 258) + D + VOCAB * D
     assert memory_footprint(g).weights_bytes == text_params * 2  # bf16, skipped layers resident

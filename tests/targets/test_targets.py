@@ -154,8 +154,10 @@ def test_every_figure_has_a_source(name: str) -> None:
 
 
 def test_rate_without_a_match_names_target_and_choices() -> None:
-    with pytest.raises(TargetError, match=r"'n150'.*bfp4_b/hifi4.*valid: .*bfp4_b/lofi"):
-        load_target("n150").rate("bfp4_b", "hifi4")
+    with pytest.raises(TargetError, match=r"'n150'.*fp8/hifi4.*valid: .*bfp4_b/lofi"):
+        load_target("n150").rate("fp8", "hifi4")
+    # Every Wormhole format runs at every fidelity, at the fidelity's rate.
+    assert load_target("n150").rate("bfp4_b", "hifi2").flops_per_s_per_core == 2.048e12
 
 
 def test_direct_construction_validates() -> None:
