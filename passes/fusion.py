@@ -9,7 +9,7 @@ Strategies and their rule tables are in ``fusion_rules``; ``docs/fusion.md`` exp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from attrs import field, frozen
@@ -24,7 +24,7 @@ from passes.flops import FlopCount
 from passes.fusion_greedy import FusionStep, capacity_bytes, compute_seconds, greedy_fusion
 from passes.fusion_partition import Partition
 from passes.fusion_rules import MATMUL_LIKE, Strategy, get_strategy, match_pairs
-from passes.fusion_traffic import TrafficModel, group_indices, transfers
+from passes.fusion_traffic import TrafficModel, Transfer, group_indices, transfers
 from targets import load_target
 
 
@@ -115,15 +115,23 @@ class FusePass(AnalysisPass):
         ).groups
 
 
+def _transfers(
+    graph: Graph, groups: Mapping[str, FusionGroup], convention: Convention
+) -> tuple[TrafficModel, Iterator[Transfer]]:
+    """The traffic model of ``graph`` and its DRAM transfers under ``groups``."""
+    model = TrafficModel(graph, convention)
+    group_of = group_indices(graph, {k: g.fusion_group for k, g in groups.items()})
+    return model, transfers(model, group_of)
+
+
 def fused_traffic(
     graph: Graph, groups: Mapping[str, FusionGroup], convention: Convention
 ) -> dict[str, Traffic]:
     """DRAM bytes per node when intermediates inside a group stay on chip."""
-    model = TrafficModel(graph, convention)
-    group_of = group_indices(graph, {k: g.fusion_group for k, g in groups.items()})
+    model, moved = _transfers(graph, groups, convention)
     read = [0] * len(model)
     written = [0] * len(model)
-    for t in transfers(model, group_of):
+    for t in moved:
         (written if t.write else read)[t.node] += t.bytes
     return {
         name: Traffic(bytes_read=r, bytes_written=w)
@@ -194,11 +202,10 @@ class BytesByKind:
 def bytes_by_kind(
     graph: Graph, groups: Mapping[str, FusionGroup], convention: Convention
 ) -> dict[str, BytesByKind]:
-    model = TrafficModel(graph, convention)
-    group_of = group_indices(graph, {k: g.fusion_group for k, g in groups.items()})
+    model, moved = _transfers(graph, groups, convention)
     kinds = tensor_kinds(graph)
     sums = [dict.fromkeys(KINDS, 0) for _ in range(len(model))]
-    for t in transfers(model, group_of):
+    for t in moved:
         sums[t.node][kinds[t.tensor]] += t.bytes
     return {
         name: BytesByKind(

@@ -69,26 +69,30 @@ class Partition:
                         stack.append(h)
         return seen
 
-    def legal(self, x: int, y: int) -> bool:
-        """Whether the groups of nodes ``x`` and ``y`` may be merged."""
+    def _pair(self, x: int, y: int) -> tuple[int, int] | bool:
+        """The groups of ``x`` and ``y`` in topological order, or the answer when it is already
+        known: True (one group already), False (a source never fuses)."""
         a, b = self.find(x), self.find(y)
         if a == b:
             return True
         if self.source[a] or self.source[b]:
             return False
-        if self._ord[a] > self._ord[b]:
-            a, b = b, a
+        return (a, b) if self._ord[a] <= self._ord[b] else (b, a)
+
+    def legal(self, x: int, y: int) -> bool:
+        """Whether the groups of nodes ``x`` and ``y`` may be merged."""
+        pair = self._pair(x, y)
+        if isinstance(pair, bool):
+            return pair
+        a, b = pair
         return -1 not in self._search(a, b, self.succs, self._ord[b])
 
     def merge(self, x: int, y: int, tag: str | None = None) -> bool:
         """Merge the groups of ``x`` and ``y`` if legal; whether they are (now) one group."""
-        a, b = self.find(x), self.find(y)
-        if a == b:
-            return True
-        if self.source[a] or self.source[b]:
-            return False
-        if self._ord[a] > self._ord[b]:
-            a, b = b, a
+        pair = self._pair(x, y)
+        if isinstance(pair, bool):
+            return pair
+        a, b = pair
         ordr = self._ord
         forward = self._search(a, b, self.succs, ordr[b])
         if -1 in forward:
