@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from irperf.graph import Graph
-from irperf.pass_manager import Pass, add_loader, run_pipeline
+from irperf.pass_manager import Pass, add_loader, build_pass, get_pass, run_pipeline
+
+if TYPE_CHECKING:
+    from targets import Target
 
 
 def _load_builtin_passes() -> None:
@@ -17,24 +20,35 @@ add_loader(_load_builtin_passes)
 
 
 def lower(model: Any, part: str = "full", **options: Any) -> Graph:
-    """Lower a model (preset name, config path or ModelConfig) into a graph; see lowering.lower."""
+    """Lower a model (preset name, config path as ``str`` or ``os.PathLike``, or a ModelConfig)
+    into a graph; see ``lowering.lower``."""
     from lowering import lower as _lower
 
     return _lower(model, part, **options)
 
 
-def run(graph: Graph, passes: str | Sequence[Pass]) -> Graph:
-    """Run a pipeline (``"flops,bytes,roofline{target=n300}"`` or pass objects) on ``graph``."""
+def run(graph: Graph, passes: str | Sequence[str | Pass]) -> Graph:
+    """Run a pipeline on ``graph``: a string (``"flops,bytes,roofline{target=n300}"``) or a
+    sequence of pass names and Pass objects (``["flops", RooflinePass(target=t)]``)."""
     _load_builtin_passes()
     return run_pipeline(graph, passes)
 
 
 def analysis_pipeline(
-    target: str, convention: str = "matmul-only", mfu: float = 1.0, fidelity: str | None = None
-) -> str:
-    """The pipeline ``irperf analyze`` runs."""
-    fi = f",fidelity={fidelity}" if fidelity else ""
-    return (
-        f"flops{{convention={convention}}},bytes{{convention={convention}}},params,"
-        f"roofline{{target={target},mfu={mfu}{fi}}},memory"
-    )
+    target: str | Target,
+    convention: str = "matmul-only",
+    mfu: float = 1.0,
+    fidelity: str | None = None,
+) -> list[Pass]:
+    """The passes ``irperf analyze`` runs. ``target``: a name, a ``.toml`` path or a loaded
+    ``Target``, handed to the roofline pass as an object (never pasted into a string)."""
+    _load_builtin_passes()
+    options = {"convention": convention}
+    roofline: dict[str, Any] = {"target": target, "mfu": mfu, "fidelity": fidelity}
+    return [
+        build_pass(get_pass("flops"), options),
+        build_pass(get_pass("bytes"), options),
+        build_pass(get_pass("params"), {}),
+        build_pass(get_pass("roofline"), roofline),
+        build_pass(get_pass("memory"), {}),
+    ]

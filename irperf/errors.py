@@ -27,3 +27,11 @@ class PassError(IrperfError):
 
 class UnknownNameError(IrperfError):
     """A model, target or pass name that is not registered."""
+
+
+class PluginError(IrperfError):
+    """A user plugin (``--load FILE``, an installed entry point) failed to load or misbehaved."""
+
+
+class OutputError(IrperfError):
+    """Output could not be written (a full disk, a missing folder) or would take too long."""

@@ -12,8 +12,10 @@ from typing import Any, ClassVar, TypeVar
 import attrs
 from attrs import frozen
 
+from irperf.checks import is_int, is_number, one_line, show
 from irperf.errors import IrperfError, PassError, UnknownNameError
 from irperf.graph import Graph
+from irperf.plugins import describe, origin
 from irperf.verify import verify
 
 
@@ -28,11 +30,16 @@ class Pass:
     """A pass: a kebab-case ``name``, options as attrs fields, logic in plain functions.
 
     A transform overrides ``run`` and returns a new graph (``modified=True``); the pipeline then
-    verifies it. An analysis subclasses ``AnalysisPass`` instead.
+    verifies it. An analysis subclasses ``AnalysisPass`` instead. Options are checked against
+    their annotated types when a pass is built, so a wrong type is a ``PassError`` naming the
+    option, never a ``TypeError`` from deep inside the pass.
     """
 
     name: ClassVar[str] = "pass"
     summary: ClassVar[str] = ""
+
+    def __attrs_pre_init__(self, *args: Any, **options: Any) -> None:
+        check_option_types(type(self), options)
 
     def run(self, graph: Graph) -> PassResult:
         raise NotImplementedError
@@ -56,7 +63,10 @@ class AnalysisPass(Pass):
         for kind in self.requires:
             if not graph.has_records(kind):
                 raise PassError(f"needs {kind.__name__} records; run the pass producing them first")
-        graph.set_records(self.record_type, self.analyze(graph))
+        records = self.analyze(graph)
+        if not isinstance(records, Mapping):
+            raise PassError(f"analyze returned {type(records).__name__}, not a mapping of records")
+        graph.set_records(self.record_type, records)
         return PassResult(graph, modified=False)
 
 
@@ -65,20 +75,33 @@ P = TypeVar("P", bound=type[Pass])
 _REGISTRY: dict[str, type[Pass]] = {}
 _loaders: list[Callable[[], None]] = []
 _loaded = False
+_entry_points: list[str] | None = None
+_entry_point_failures: list[str] = []
+
+ENTRY_POINT_GROUPS = ("irperf.passes", "irperf.strategies")
+"""Installed packages declare Pass classes in ``irperf.passes`` and fusion strategies (or modules
+that register them) in ``irperf.strategies``."""
 
 
 def register_pass(cls: P) -> P:
     """Class decorator: make a pass available by its ``name`` in pipelines and the CLI."""
+    if not (isinstance(cls, type) and issubclass(cls, Pass)):
+        raise PassError(f"register_pass needs a Pass subclass, got {show(cls)}")
     name = cls.name
-    if not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", name):
-        raise PassError(f"pass name {name!r} is not kebab-case")
+    if not (isinstance(name, str) and re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", name)):
+        raise PassError(f"pass name {show(name)} is not kebab-case")
+    if issubclass(cls, AnalysisPass) and not isinstance(getattr(cls, "record_type", None), type):
+        raise PassError(f"analysis pass '{name}' declares no record_type class")
     existing = _REGISTRY.get(name)
     reloaded = existing is not None and (existing.__module__, existing.__qualname__) == (
         cls.__module__,
         cls.__qualname__,
     )
     if existing is not None and existing is not cls and not reloaded:
-        raise PassError(f"pass name '{name}' is already registered by {existing.__qualname__}")
+        raise PassError(
+            f"pass name '{name}' is already registered by {existing.__qualname__} "
+            f"(from {origin(existing.__module__)})"
+        )
     _REGISTRY[name] = cls
     return cls
 
@@ -95,37 +118,70 @@ def _ensure_loaded() -> None:
     _loaded = True
     for fn in _loaders:
         fn()
-    load_entry_points()
 
 
-def load_entry_points(group: str = "irperf.passes") -> list[str]:
-    """Register the passes that installed packages declare in the entry-point ``group``."""
-    names = []
-    for ep in metadata.entry_points(group=group):
-        try:
-            obj = ep.load()
-        except Exception as e:  # a broken plugin must not take the CLI down with a traceback
-            raise PassError(f"entry point '{ep.name}' ({ep.value}) failed to load: {e}") from e
-        if not (isinstance(obj, type) and issubclass(obj, Pass)):
-            raise PassError(f"entry point '{ep.name}' ({ep.value}) is not a Pass class")
-        register_pass(obj)
-        names.append(obj.name)
-    return names
+def load_entry_points() -> list[str]:
+    """Load the plugins installed packages declare (``ENTRY_POINT_GROUPS``), once per process.
+
+    Returns the pass names they registered. A plugin that fails to load is recorded, not raised:
+    it cannot take down a command that never needed it. ``entry_point_failures`` says what
+    failed, and an unknown pass or strategy name's error repeats it.
+    """
+    global _entry_points
+    if _entry_points is not None:
+        return list(_entry_points)
+    _ensure_loaded()
+    names: list[str] = []
+    for group in ENTRY_POINT_GROUPS:
+        for ep in metadata.entry_points(group=group):
+            try:
+                obj = ep.load()
+                if group == "irperf.passes":
+                    if not (isinstance(obj, type) and issubclass(obj, Pass)):
+                        raise PassError(f"{show(obj)} is not a Pass class")
+                    register_pass(obj)
+                    names.append(obj.name)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as e:
+                _entry_point_failures.append(
+                    f"entry point '{ep.name}' ({ep.value}) failed to load: {describe(e)}"
+                )
+    _entry_points = names
+    return list(names)
+
+
+def entry_point_failures() -> list[str]:
+    """One line per installed plugin that failed to load (after ``load_entry_points``)."""
+    return list(_entry_point_failures)
+
+
+def failures_note() -> str:
+    """``"; entry point 'x' ... failed to load: ..."`` for unknown-name errors, or ``""``."""
+    failures = entry_point_failures()
+    return "".join(f"; {f}" for f in failures[:2])
 
 
 def pass_names() -> list[str]:
-    _ensure_loaded()
+    """Every registered pass, installed plugins' included."""
+    load_entry_points()
     return sorted(_REGISTRY)
 
 
 def get_pass(name: str) -> type[Pass]:
+    """A registered pass class; installed plugins are loaded only for a name irperf lacks."""
     _ensure_loaded()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
+    if not isinstance(name, str):
+        raise PassError(f"a pass name must be a string, got {show(name)}")
+    found = _REGISTRY.get(name)
+    if found is None:
+        load_entry_points()
+        found = _REGISTRY.get(name)
+    if found is None:
         raise UnknownNameError(
-            f"unknown pass '{name}'; valid: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+            f"unknown pass {show(name)}; valid: {', '.join(sorted(_REGISTRY))}{failures_note()}"
+        )
+    return found
 
 
 _ITEM = re.compile(r"\s*([A-Za-z0-9_-]+)\s*(?:\{([^{}]*)\})?\s*")
@@ -135,44 +191,69 @@ def parse_pipeline(text: str) -> list[tuple[str, dict[str, str]]]:
     """Split a pipeline string into (pass name, options) pairs.
 
     ``"flops{convention=full},bytes"`` -> ``[("flops", {"convention": "full"}), ("bytes", {})]``.
+    An option given twice is an error: the pipeline contradicts itself.
     """
+    if not isinstance(text, str):
+        raise PassError(f"a pipeline must be a string, got {show(text)}")
     items: list[tuple[str, dict[str, str]]] = []
     pos = 0
     text = text.strip()
     while pos < len(text):
         m = _ITEM.match(text, pos)
         if m is None or m.end() == pos:
-            raise PassError(f"cannot parse pipeline {text!r} at position {pos}")
+            raise PassError(f"cannot parse pipeline {show(text)} at position {pos}")
         options: dict[str, str] = {}
         for part in filter(None, (p.strip() for p in (m.group(2) or "").split(","))):
             key, eq, value = part.partition("=")
-            if not eq or not key.strip():
-                raise PassError(f"pass '{m.group(1)}': option {part!r} is not key=value")
-            options[key.strip().replace("-", "_")] = value.strip()
+            key = key.strip().replace("-", "_")
+            if not eq or not key:
+                raise PassError(f"pass '{m.group(1)}': option {show(part)} is not key=value")
+            if key in options:
+                raise PassError(
+                    f"pass '{m.group(1)}': option {key} is given twice "
+                    f"({show(options[key])} and {show(value.strip())})"
+                )
+            options[key] = value.strip()
         items.append((m.group(1), options))
         pos = m.end()
         if pos < len(text):
             if text[pos] != ",":
-                raise PassError(f"cannot parse pipeline {text!r} at position {pos}")
+                raise PassError(f"cannot parse pipeline {show(text)} at position {pos}")
             pos += 1
+            if pos == len(text):
+                raise PassError(f"pipeline {show(text)} ends with a comma")
     if not items:
         raise PassError("empty pipeline")
     return items
 
 
-def _convert(pass_name: str, key: str, value: str, kind: Any) -> Any:
-    origin = typing.get_origin(kind)
-    if origin in (typing.Union, types.UnionType):
+def _choices(kind: Any) -> list[str] | None:
+    """The string values a ``Literal[...]`` option (or an optional one) admits, else None."""
+    if typing.get_origin(kind) is typing.Literal:
+        return [str(a) for a in typing.get_args(kind)]
+    return None
+
+
+def _inner(kind: Any) -> tuple[Any, bool]:
+    """``X`` and whether None is allowed, for ``X``, ``X | None`` and ``Optional[X]``."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(kind) if a is not type(None)]
-        if value.lower() == "none":
-            return None
-        kind = args[0] if len(args) == 1 else str
-    if origin is typing.Literal:
-        allowed = [str(a) for a in typing.get_args(kind)]
-        if value not in allowed:
-            valid = ", ".join(allowed)
-            raise PassError(f"pass '{pass_name}': option {key}={value!r}; valid: {valid}")
-        return value
+        optional = len(args) < len(typing.get_args(kind))
+        return (args[0] if len(args) == 1 else typing.Union[tuple(args)]), optional  # noqa: UP007
+    return kind, False
+
+
+def _convert(pass_name: str, key: str, value: str, kind: Any) -> Any:
+    """A pipeline string's option value as the field's type (choices match without case)."""
+    kind, optional = _inner(kind)
+    if optional and value.lower() == "none":
+        return None
+    choices = _choices(kind)
+    if choices is not None:
+        if value.lower() in choices:
+            return value.lower()
+        valid = ", ".join(choices)
+        raise PassError(f"pass '{pass_name}': option {key}={show(value)}; valid: {valid}")
     try:
         if kind is bool:
             if value.lower() in ("1", "true", "yes", "on"):
@@ -180,13 +261,57 @@ def _convert(pass_name: str, key: str, value: str, kind: Any) -> Any:
             if value.lower() in ("0", "false", "no", "off"):
                 return False
             raise ValueError(value)
-        if kind in (int, float, str):
-            return kind(value)
+        if kind is int:
+            return int(value)
+        if kind is float:
+            return float(value)
     except ValueError:
         raise PassError(
-            f"pass '{pass_name}': option {key}={value!r} is not a {kind.__name__}"
+            f"pass '{pass_name}': option {key}={show(value)} is not a {kind.__name__}"
         ) from None
     return value
+
+
+def _type_ok(value: Any, kind: Any) -> bool:
+    kind, optional = _inner(kind)
+    if value is None:
+        return optional
+    choices = _choices(kind)
+    if choices is not None:
+        return isinstance(value, str)  # the field's own validator names the valid values
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return any(_type_ok(value, k) for k in typing.get_args(kind))
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return is_int(value)
+    if kind is float:
+        return is_number(value)
+    if isinstance(kind, type):
+        return isinstance(value, kind)
+    return True  # a type irperf cannot check (a user pass's own): its validators decide
+
+
+def _type_name(kind: Any) -> str:
+    kind, optional = _inner(kind)
+    name = "str" if _choices(kind) is not None else getattr(kind, "__name__", str(kind))
+    return f"{name} or None" if optional else name
+
+
+def check_option_types(cls: type[Pass], options: Mapping[str, Any]) -> None:
+    """Raise PassError unless every option holds a value of its field's annotated type.
+
+    Fields with a converter accept whatever it accepts (``target``: a name or a ``Target``).
+    """
+    fields = {f.name: f for f in attrs.fields(attrs.resolve_types(cls))}
+    for key, value in options.items():
+        f = fields.get(key)
+        if f is None or f.converter is not None:
+            continue
+        if not _type_ok(value, f.type):
+            raise PassError(
+                f"pass '{cls.name}': option {key} must be a {_type_name(f.type)}, got {show(value)}"
+            )
 
 
 def make_pass(name: str, options: Mapping[str, str] | None = None) -> Pass:
@@ -198,34 +323,64 @@ def make_pass(name: str, options: Mapping[str, str] | None = None) -> Pass:
         f = fields.get(key)
         if f is None:
             valid = ", ".join(sorted(fields)) or "none"
-            raise PassError(f"pass '{name}': unknown option '{key}'; valid: {valid}")
-        kwargs[key] = _convert(name, key, value, f.type)
+            raise PassError(f"pass '{name}': unknown option {show(key)}; valid: {valid}")
+        kwargs[key] = value if f.converter is not None else _convert(name, key, value, f.type)
+    return build_pass(cls, kwargs)
+
+
+def build_pass(cls: type[Pass], options: Mapping[str, Any]) -> Pass:
+    """``cls(**options)``, with every failure a PassError naming the pass."""
+    prefix = f"pass '{cls.name}': "
     try:
-        return cls(**kwargs)
+        return cls(**options)
     except (IrperfError, TypeError, ValueError) as e:
-        prefix = f"pass '{name}': "
-        message = str(e)
+        message = one_line(str(e))
         raise PassError(message if message.startswith(prefix) else prefix + message) from None
 
 
-def build_pipeline(spec: str | Sequence[Pass]) -> list[Pass]:
+def build_pipeline(spec: str | Sequence[str | Pass]) -> list[Pass]:
+    """Pass objects from a pipeline string, or from a sequence of pass names and Pass objects."""
     if isinstance(spec, str):
         return [make_pass(n, o) for n, o in parse_pipeline(spec)]
-    return list(spec)
+    if not isinstance(spec, Sequence):
+        raise PassError(
+            f"passes must be a pipeline string or a sequence of pass names and Pass objects, "
+            f"got {show(spec)}"
+        )
+    out: list[Pass] = []
+    for item in spec:
+        if isinstance(item, Pass):
+            out.append(item)
+        elif isinstance(item, str):
+            out += build_pipeline(item)
+        else:
+            raise PassError(f"a pipeline item must be a pass name or a Pass, got {show(item)}")
+    if not out:
+        raise PassError("empty pipeline")
+    return out
 
 
-def run_pipeline(graph: Graph, spec: str | Sequence[Pass], *, check: bool = True) -> Graph:
-    """Run passes in order. Transforms are verified after they run; any failure names the pass
-    and the passes that ran before it."""
+def run_pipeline(graph: Graph, spec: str | Sequence[str | Pass], *, check: bool = True) -> Graph:
+    """Run passes in order. Transforms are verified after they run; any failure, an irperf error
+    or any other exception a (user) pass raises, is a PassError naming the pass and the passes
+    that ran before it (the original exception is its ``__cause__``)."""
+    if not isinstance(graph, Graph):
+        raise PassError(f"passes run on an irperf Graph, got {show(graph)}")
     done: list[str] = []
     for p in build_pipeline(spec):
         try:
             result = p.run(graph)
+            if not isinstance(result, PassResult) or not isinstance(result.graph, Graph):
+                raise PassError(f"run returned {show(result)}, not a PassResult with a Graph")
             if result.modified and check:
                 verify(result.graph)
-        except IrperfError as e:
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:
             before = ", ".join(done) or "none"
-            raise PassError(f"pass '{p.name}' failed (after: {before}): {e}") from None
+            what = one_line(str(e)) if isinstance(e, IrperfError) else describe(e)
+            cause = None if isinstance(e, IrperfError) else e
+            raise PassError(f"pass '{p.name}' failed (after: {before}): {what}") from cause
         graph = result.graph
         done.append(p.name)
     return graph
@@ -237,7 +392,8 @@ def one_of(*values: str) -> Callable[[Any, Any, Any], None]:
     def check(inst: Any, attribute: Any, value: Any) -> None:
         if value not in values:
             raise PassError(
-                f"pass '{inst.name}': option {attribute.name}={value!r}; valid: {', '.join(values)}"
+                f"pass '{inst.name}': option {attribute.name}={show(value)}; "
+                f"valid: {', '.join(values)}"
             )
 
     return check

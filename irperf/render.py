@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import subprocess
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -10,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import graphviz
-from attrs import define, field
+from attrs import define, field, frozen
 
-from irperf.errors import IrperfError
+from irperf.checks import show
+from irperf.errors import OutputError
 from irperf.graph import Graph, Node
 from irperf.ops import Constant, Input, Weight
 from irperf.render_labels import (
@@ -36,6 +38,7 @@ _NO_DOT = (
 __all__ = [
     "FORMATS",
     "PALETTE",
+    "Drawing",
     "Repeat",
     "escape_label",
     "find_repeats",
@@ -92,6 +95,25 @@ def _emit(parent: Any, cluster: _Cluster, ids: Mapping[str, str], counter: Itera
 # ---- DOT ----------------------------------------------------------------------------------
 
 
+LAYOUT_NODES = 3000
+"""Drawn nodes graphviz lays out in well under a minute here (90B full decode: 2,044 in ~1 s);
+a larger SVG/PNG collapses its repeats, or is refused up front."""
+FAST_LAYOUT_NODES = 400
+"""Above this, the DOT source cuts dot's crossing minimisation short (``mclimit``, ``nslimit``):
+a minute becomes seconds, with a few more crossings."""
+DOT_TIMEOUT_S = 60.0
+"""The longest ``dot`` may run before irperf gives up with an error."""
+
+
+@frozen
+class Drawing:
+    """What ``render_to_file`` drew: how many nodes, and whether repeats were collapsed."""
+
+    nodes: int
+    collapsed: bool
+    note: str = ""
+
+
 def to_dot(graph: Graph, *, collapse_repeats: bool = False, show_weights: bool = False) -> str:
     """DOT source for ``graph``.
 
@@ -101,18 +123,32 @@ def to_dot(graph: Graph, *, collapse_repeats: bool = False, show_weights: bool =
     its FLOPs and bytes. Fusion groups are dashed clusters. ``collapse_repeats`` draws one period
     of each run found by ``find_repeats``, labelled ``xN``: an edge of another repetition is
     drawn from or to the drawn period's counterpart, an edge between repetitions not at all.
+
+    Unless ``show_weights``: weights and constants are listed in their readers' labels (weights
+    no node reads, such as a decode graph's resident vision encoder, are counted in the legend),
+    and so is a graph input read by more than one block (the RoPE tables, the vision tokens):
+    edges from one node to every layer are what makes graphviz take many minutes.
     """
+    return _to_dot(graph, collapse_repeats=collapse_repeats, show_weights=show_weights)[0]
+
+
+def _to_dot(graph: Graph, *, collapse_repeats: bool, show_weights: bool) -> tuple[str, int]:
+    """The DOT source and the number of nodes it draws."""
     runs = find_repeats(graph) if collapse_repeats else []
     members = block_members(graph)
     alias, member_of = _collapse(runs, members)
 
     def folded(node: Node) -> bool:
-        return (
-            not show_weights
-            and isinstance(node.op, Weight | Constant)
-            and bool(graph.users(node.name))
-        )
+        if show_weights:
+            return False
+        if isinstance(node.op, Weight | Constant):
+            return True
+        if not isinstance(node.op, Input):
+            return False
+        return len({graph.node(u).block for u in graph.users(node.name)}) > 1
 
+    hidden = [n for n in graph if folded(n)]
+    unread = sum(1 for n in hidden if not graph.users(n.name))
     drawn = [n for n in graph if n.name not in alias and not folded(n)]
     ids = {n.name: f"n{i}" for i, n in enumerate(drawn)}
 
@@ -126,8 +162,10 @@ def to_dot(graph: Graph, *, collapse_repeats: bool = False, show_weights: bool =
         fontsize="12",
         labelloc="t",
         labeljust="l",
-        label=legend(graph, drawn, runs),
+        label=legend(graph, drawn, runs, unread),
     )
+    if len(drawn) > FAST_LAYOUT_NODES:
+        dot.attr(mclimit="0.1", nslimit="1", nslimit1="1")
     dot.attr("node", shape="box", style="rounded,filled", fontname=_FONT, fontsize="10")
     dot.attr("edge", arrowsize="0.6", color="#555555")
     _emit(dot, _cluster_tree(graph, drawn, members, runs), ids, itertools.count())
@@ -164,7 +202,7 @@ def to_dot(graph: Graph, *, collapse_repeats: bool = False, show_weights: bool =
     for tail, head in edges:
         dot.edge(tail, head)
     source: str = dot.source
-    return source
+    return source, len(drawn)
 
 
 def _collapse(
@@ -254,35 +292,70 @@ def _new_cluster(
 
 def render_to_file(
     graph: Graph,
-    path: str | Path,
+    path: str | os.PathLike[str],
     fmt: str,
     *,
-    collapse_repeats: bool = False,
+    collapse_repeats: bool | None = False,
     show_weights: bool = False,
-) -> None:
-    """Write ``graph`` as DOT source, or as SVG/PNG drawn by graphviz's ``dot`` program."""
+    timeout_s: float = DOT_TIMEOUT_S,
+) -> Drawing:
+    """Write ``graph`` as DOT source, or as SVG/PNG drawn by graphviz's ``dot`` program.
+
+    ``collapse_repeats=None`` (the CLI's default) draws every node unless an SVG/PNG would hold
+    more than ``LAYOUT_NODES``; then repeats are collapsed and the returned ``Drawing`` says so.
+    A drawing still too large is refused before ``dot`` starts, and ``dot`` is stopped after
+    ``timeout_s``: either is an OutputError, never a wait without end.
+    """
     if fmt not in FORMATS:
-        raise IrperfError(f"unknown picture format '{fmt}'; use one of {', '.join(FORMATS)}")
-    source = to_dot(graph, collapse_repeats=collapse_repeats, show_weights=show_weights)
+        raise OutputError(f"unknown picture format {show(fmt)}; use one of {', '.join(FORMATS)}")
+    collapse = bool(collapse_repeats)
+    source, drawn = _to_dot(graph, collapse_repeats=collapse, show_weights=show_weights)
+    note = ""
+    if fmt != "dot" and drawn > LAYOUT_NODES and collapse_repeats is None:
+        full = drawn
+        source, drawn = _to_dot(graph, collapse_repeats=True, show_weights=show_weights)
+        collapse = True
+        note = (
+            f"{full:,} nodes are more than graphviz lays out in a minute: each run of repeated "
+            f"blocks is drawn once (--dot writes every node)"
+        )
     if fmt == "dot":
         data = source.encode()
     else:
-        if shutil.which("dot") is None:
-            raise IrperfError(f"{fmt} output {_NO_DOT}")
-        try:
-            data = graphviz.Source(source).pipe(format=fmt, quiet=True)
-        except graphviz.ExecutableNotFound:
-            raise IrperfError(f"{fmt} output {_NO_DOT}") from None
-        except subprocess.CalledProcessError as e:
-            raise IrperfError(f"graphviz 'dot' failed drawing {fmt}: {_first_line(e)}") from None
+        if drawn > LAYOUT_NODES:
+            raise OutputError(
+                f"a {fmt} of {drawn:,} nodes would take graphviz more than a minute (at most "
+                f"{LAYOUT_NODES:,}); draw a --part, use --collapse-repeats, or write --dot"
+            )
+        data = _run_dot(source, fmt, timeout_s)
     try:
         Path(path).write_bytes(data)
     except OSError as e:
-        raise IrperfError(f"cannot write {path}: {e.strerror or e}") from None
+        raise OutputError(f"cannot write {show(os.fspath(path))}: {e.strerror or e}") from None
+    return Drawing(nodes=drawn, collapsed=collapse, note=note)
 
 
-def _first_line(error: subprocess.CalledProcessError) -> str:
-    err = error.stderr
-    text = err.decode(errors="replace") if isinstance(err, bytes) else str(err or "")
+def _run_dot(source: str, fmt: str, timeout_s: float) -> bytes:
+    exe = shutil.which("dot")
+    if exe is None:
+        raise OutputError(f"{fmt} output {_NO_DOT}")
+    try:
+        done = subprocess.run(
+            [exe, f"-T{fmt}"], input=source.encode(), capture_output=True, timeout=timeout_s
+        )
+    except subprocess.TimeoutExpired:
+        raise OutputError(
+            f"graphviz 'dot' did not finish the {fmt} within {timeout_s:g} s; use "
+            f"--collapse-repeats, a smaller --part, or --dot"
+        ) from None
+    except OSError as e:
+        raise OutputError(f"{fmt} output {_NO_DOT} ({e.strerror or e})") from None
+    if done.returncode != 0:
+        raise OutputError(f"graphviz 'dot' failed drawing {fmt}: {_first_line(done)}")
+    return done.stdout
+
+
+def _first_line(done: subprocess.CompletedProcess[bytes]) -> str:
+    text = done.stderr.decode(errors="replace")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else f"exit status {error.returncode}"
+    return lines[0] if lines else f"exit status {done.returncode}"

@@ -10,7 +10,7 @@ from typing import Any
 import graphviz
 
 from irperf.graph import Graph, Node
-from irperf.ops import Constant, OpFamily
+from irperf.ops import Constant, Input, OpFamily
 from irperf.repeats import Repeat
 
 PALETTE: dict[OpFamily, str] = {
@@ -82,7 +82,10 @@ def cost_lines(name: str, tables: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def source_line(source: Node, user: Node) -> str:
-    """A folded weight or constant in its user's label: ``weight: bf16[1280x1280]``."""
+    """A folded weight or constant in its user's label: ``weight: bf16[1280x1280]``; a shared
+    graph input by its full name: ``input text.rope.cos: bf16[128x128]``."""
+    if isinstance(source.op, Input):
+        return f"input {source.name}: {source.type}"
     dotted = user.name + "."
     rel = source.name[len(dotted) :] if source.name.startswith(dotted) else ""
     rel = rel or source.name.rsplit(".", 1)[-1]
@@ -108,8 +111,9 @@ def run_label(run: Repeat) -> str:
     return f"{span} ({', '.join(parts)})  x{run.times}"
 
 
-def legend(graph: Graph, drawn: Sequence[Node], runs: Sequence[Repeat]) -> str:
-    """An HTML graph label: the graph's name and a swatch per op family drawn."""
+def legend(graph: Graph, drawn: Sequence[Node], runs: Sequence[Repeat], unread: int = 0) -> str:
+    """An HTML graph label: the graph's name, a swatch per op family drawn and notes on what
+    is not drawn (repetitions, ``unread`` weights that no node of this graph reads)."""
     families = dict.fromkeys(n.op.family for n in drawn)
     cells = "".join(
         f'<td bgcolor="{PALETTE.get(f, "#ffffff")}">{html.escape(f.value)}</td>'
@@ -121,6 +125,11 @@ def legend(graph: Graph, drawn: Sequence[Node], runs: Sequence[Repeat]) -> str:
         note = (
             "<br/>xN: N repetitions of a block or a sequence of blocks, one drawn"
             " (its costs are per repetition)"
+        )
+    if unread:
+        note += (
+            f"<br/>{unread:,} weights held in memory but read by no op of this graph are not "
+            "drawn (--show-weights draws them)"
         )
     title = html.escape(f"{graph.name}: {len(graph):,} nodes")
     swatches = f"<tr>{cells}</tr>" if cells else ""

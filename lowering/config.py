@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import math
+import os
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 from attrs import Attribute, Factory, field, frozen
 
+from irperf.checks import check_range, is_int, show
 from irperf.errors import ConfigError
 
 HF_EMBEDDING_EXTRA_ROWS = 8
@@ -17,36 +19,60 @@ TOKEN_PAD_MULTIPLE = 8
 """Both implementations pad each tile's token count to a multiple of 8."""
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+RANGE = "range"
+"""Field metadata key: the ``(lo, hi)`` a config number must lie in."""
 
 
-def _positive_int(inst: object, attr: Attribute[Any], value: object) -> None:
-    if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-        raise ConfigError(
-            f"{type(inst).__name__}.{attr.name} must be a positive integer, got {value!r}"
-        )
+def _where(inst: object, attr: Attribute[Any]) -> str:
+    return f"{type(inst).__name__}.{attr.name}"
 
 
-def _positive_float(inst: object, attr: Attribute[Any], value: object) -> None:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return  # an int: math.isfinite would overflow on a huge one
-    if isinstance(value, float) and math.isfinite(value) and value > 0:
-        return
-    raise ConfigError(f"{type(inst).__name__}.{attr.name} must be a positive number, got {value!r}")
+def _in_declared_range(inst: object, attr: Attribute[Any], value: object) -> None:
+    lo, hi = attr.metadata[RANGE]
+    check_range(
+        value, lo, hi, integer=attr.type in (int, "int"), what=_where(inst, attr), error=ConfigError
+    )
+
+
+def _count(lo: int, hi: int, **kwargs: Any) -> Any:
+    """An integer field with a declared range: generous bounds around every real checkpoint,
+    so a typo (a 400-digit layer count, 10**7 layers) is an error, not an hour of lowering."""
+    return field(validator=_in_declared_range, metadata={RANGE: (lo, hi)}, **kwargs)
+
+
+def _number(lo: float, hi: float, **kwargs: Any) -> Any:
+    """A float field with a declared range (finite: NaN and infinities are never in range)."""
+    return field(validator=_in_declared_range, metadata={RANGE: (lo, hi)}, **kwargs)
+
+
+def field_range(cls: type, name: str) -> tuple[float, float]:
+    """The declared range of config field ``name`` of ``cls`` (loaders check file keys by it)."""
+    bounds: tuple[float, float] = attrs.fields_dict(cls)[name].metadata[RANGE]
+    return bounds
+
+
+LAYERS = 1024
+"""At most this many layers in a stack (Llama 3.2 90B has 100; 10**7 would never finish)."""
+WIDTH = 2**16
+"""Widths (hidden sizes) up to 65,536; FFN widths up to four times that."""
+HEADS = 1024
+VOCAB = 2**22
+"""Vocabulary rows up to 4,194,304 (Llama 3 has 128,256)."""
+POSITIONS = 2**24
+"""Positions (prompt plus cache) up to 16,777,216."""
 
 
 def _int_tuple(inst: object, attr: Attribute[Any], value: object) -> None:
-    if not isinstance(value, tuple) or not all(_is_int(v) for v in value):
+    if not isinstance(value, tuple) or not all(is_int(v) for v in value):
         raise ConfigError(
-            f"{type(inst).__name__}.{attr.name} must be a tuple of integers, got {value!r}"
+            f"{type(inst).__name__}.{attr.name} must be a tuple of integers, got {show(value)}"
         )
 
 
 def _non_empty_str(inst: object, attr: Attribute[Any], value: object) -> None:
     if not isinstance(value, str) or not value:
         raise ConfigError(
-            f"{type(inst).__name__}.{attr.name} must be a non-empty string, got {value!r}"
+            f"{type(inst).__name__}.{attr.name} must be a non-empty string, got {show(value)}"
         )
 
 
@@ -54,7 +80,7 @@ def _instance_of(kind: type) -> Callable[[object, Attribute[Any], object], None]
     def check(inst: object, attr: Attribute[Any], value: object) -> None:
         if not isinstance(value, kind):
             raise ConfigError(
-                f"{type(inst).__name__}.{attr.name} must be a {kind.__name__}, got {value!r}"
+                f"{type(inst).__name__}.{attr.name} must be a {kind.__name__}, got {show(value)}"
             )
 
     return check
@@ -77,22 +103,22 @@ class VisionConfig:
     ``max_num_tiles`` tiles, which the encoder attends over as one sequence.
     """
 
-    image_size: int = field(validator=_positive_int)
-    patch_size: int = field(default=14, validator=_positive_int)
-    num_channels: int = field(default=3, validator=_positive_int)
-    hidden_size: int = field(default=1280, validator=_positive_int)
-    intermediate_size: int = field(default=5120, validator=_positive_int)
-    num_hidden_layers: int = field(default=32, validator=_positive_int)
-    num_global_layers: int = field(default=8, validator=_positive_int)
-    attention_heads: int = field(default=16, validator=_positive_int)
-    max_num_tiles: int = field(default=4, validator=_positive_int)
+    image_size: int = _count(1, 4096)
+    patch_size: int = _count(1, 4096, default=14)
+    num_channels: int = _count(1, 64, default=3)
+    hidden_size: int = _count(1, WIDTH, default=1280)
+    intermediate_size: int = _count(1, 4 * WIDTH, default=5120)
+    num_hidden_layers: int = _count(1, LAYERS, default=32)
+    num_global_layers: int = _count(1, LAYERS, default=8)
+    attention_heads: int = _count(1, HEADS, default=16)
+    max_num_tiles: int = _count(1, 64, default=4)
     intermediate_layers_indices: tuple[int, ...] = field(
         default=(3, 7, 15, 23, 30), validator=_int_tuple
     )
-    num_aspect_ratios: int = field(default=8, validator=_positive_int)
+    num_aspect_ratios: int = _count(1, 1024, default=8)
     """len(HF ``supported_aspect_ratios``); HF's tile embeddings have one more row (id 0)."""
-    norm_eps: float = field(default=1e-5, validator=_positive_float)
-    vision_output_dim: int = field(default=7680, validator=_positive_int)
+    norm_eps: float = _number(1e-30, 1.0, default=1e-5)
+    vision_output_dim: int = _count(1, (LAYERS + 1) * WIDTH, default=7680)
 
     def __attrs_post_init__(self) -> None:
         if self.image_size % self.patch_size:
@@ -157,13 +183,13 @@ class VisionConfig:
 
 def _default_head_dim(cfg: TextConfig) -> int:
     heads = cfg.num_attention_heads
-    if not (_is_int(cfg.hidden_size) and _is_int(heads)) or heads <= 0:
+    if not (is_int(cfg.hidden_size) and is_int(heads)) or heads <= 0:
         return 0  # the validators of hidden_size / num_attention_heads report the real problem
     return cfg.hidden_size // heads
 
 
 def _default_num_embeddings(cfg: TextConfig) -> int:
-    if not _is_int(cfg.vocab_size):
+    if not is_int(cfg.vocab_size):
         return 0  # reported by the vocab_size validator
     return cfg.vocab_size + HF_EMBEDDING_EXTRA_ROWS
 
@@ -176,30 +202,35 @@ class TextConfig:
     indices into that merged stack.
     """
 
-    hidden_size: int = field(validator=_positive_int)
-    num_hidden_layers: int = field(validator=_positive_int)
-    num_attention_heads: int = field(validator=_positive_int)
-    num_key_value_heads: int = field(validator=_positive_int)
-    head_dim: int = field(
-        default=Factory(_default_head_dim, takes_self=True), validator=_positive_int
-    )
-    intermediate_size: int = field(validator=_positive_int)
-    vocab_size: int = field(default=128256, validator=_positive_int)
+    hidden_size: int = _count(1, WIDTH)
+    num_hidden_layers: int = _count(1, LAYERS)
+    num_attention_heads: int = _count(1, HEADS)
+    num_key_value_heads: int = _count(1, HEADS)
+    head_dim: int = _count(2, WIDTH, default=Factory(_default_head_dim, takes_self=True))
+    intermediate_size: int = _count(1, 4 * WIDTH)
+    vocab_size: int = _count(1, VOCAB, default=128256)
     """lm_head rows."""
-    num_embeddings: int = field(
-        default=Factory(_default_num_embeddings, takes_self=True), validator=_positive_int
+    num_embeddings: int = _count(
+        1,
+        VOCAB + HF_EMBEDDING_EXTRA_ROWS,
+        default=Factory(_default_num_embeddings, takes_self=True),
     )
     """embed_tokens rows."""
     cross_attention_layers: tuple[int, ...] = field(validator=_int_tuple)
-    rms_norm_eps: float = field(default=1e-5, validator=_positive_float)
-    rope_theta: float = field(default=500000.0, validator=_positive_float)
-    max_position_embeddings: int = field(default=131072, validator=_positive_int)
+    rms_norm_eps: float = _number(1e-30, 1.0, default=1e-5)
+    rope_theta: float = _number(1.0, 1e15, default=500000.0)
+    max_position_embeddings: int = _count(1, POSITIONS, default=131072)
 
     def __attrs_post_init__(self) -> None:
         if self.num_attention_heads % self.num_key_value_heads:
             raise ConfigError(
                 f"TextConfig.num_attention_heads {self.num_attention_heads} is not divisible by "
                 f"num_key_value_heads {self.num_key_value_heads}"
+            )
+        if self.head_dim % 2:
+            raise ConfigError(
+                f"TextConfig.head_dim {self.head_dim} must be even: rotary position embeddings "
+                f"rotate pairs of channels"
             )
         if self.hidden_size != self.num_attention_heads * self.head_dim:
             raise ConfigError(
@@ -238,7 +269,7 @@ class ModelConfig:
     text: TextConfig = field(validator=_instance_of(TextConfig))
 
 
-def load_model_config(name_or_path: str) -> ModelConfig:
+def load_model_config(name_or_path: str | os.PathLike[str]) -> ModelConfig:
     """A preset by name, or a ``.json`` file: HF ``config.json`` or Meta ``params.json``.
 
     The loaders live in ``lowering.config_loaders``; imported here on use because the presets

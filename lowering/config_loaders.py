@@ -11,20 +11,15 @@ from typing import Any, TypeVar
 
 from attrs import frozen
 
+from irperf.checks import ECHO_CHARS, in_range, range_text, show
 from irperf.errors import ConfigError, UnknownNameError
-from lowering.config import ModelConfig, TextConfig, VisionConfig
+from lowering.config import WIDTH, ModelConfig, TextConfig, VisionConfig, field_range
 from lowering.presets import PRESETS, preset_names
 
 _R = TypeVar("_R")
 
 META_DEFAULT_MULTIPLE_OF = 256
 """llama-models ``ModelArgs.multiple_of`` when params.json leaves it out."""
-
-
-def _show(value: object, limit: int = 60) -> str:
-    """A JSON value for an error message, cut short so the message stays one readable line."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @frozen
@@ -46,29 +41,26 @@ class _Fields:
         if value is None:
             raise self.error(key, "missing")
         if not isinstance(value, Mapping):
-            raise self.error(key, f"must be a JSON object, got {_show(value)}")
+            raise self.error(key, f"must be a JSON object, got {show(value)}")
         return _Fields(value, f"{self.prefix}{key}.", self.source)
 
-    def positive_int(self, key: str) -> int:
-        value = self.data.get(key)
-        if value is None:
-            raise self.error(key, "missing")
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise self.error(key, f"must be a positive integer, got {_show(value)}")
-        return value
+    def integer(self, key: str, record: type, name: str | None = None) -> int:
+        """An integer in the declared range of ``record``'s field ``name`` (default: ``key``)."""
+        lo, hi = field_range(record, name or key)
+        return int(self.number_in(key, lo, hi, integer=True))
 
-    def positive_float(self, key: str) -> float:
+    def number(self, key: str, record: type, name: str | None = None) -> float:
+        """A number in the declared range of ``record``'s field ``name`` (default: ``key``)."""
+        lo, hi = field_range(record, name or key)
+        return float(self.number_in(key, lo, hi, integer=False))
+
+    def number_in(self, key: str, lo: float, hi: float, *, integer: bool) -> int | float:
         value = self.data.get(key)
         if value is None:
             raise self.error(key, "missing")
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            try:
-                number = float(value)
-            except OverflowError:
-                number = math.inf
-            if math.isfinite(number) and number > 0:
-                return number
-        raise self.error(key, f"must be a positive number, got {_show(value)}")
+        if not in_range(value, lo, hi, integer=integer):
+            raise self.error(key, f"must be {range_text(lo, hi, integer)}, got {show(value)}")
+        return value  # type: ignore[return-value]
 
     def indices(self, key: str) -> tuple[int, ...]:
         value = self.data.get(key)
@@ -77,14 +69,14 @@ class _Fields:
         if not isinstance(value, list) or not all(
             isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value
         ):
-            raise self.error(key, f"must be a list of layer indices, got {_show(value)}")
+            raise self.error(key, f"must be a list of layer indices, got {show(value)}")
         return tuple(value)
 
     def count(self, key: str) -> int:
         """Length of a JSON array (HF ``supported_aspect_ratios``: one entry per ratio)."""
         value = self.data.get(key)
         if not isinstance(value, list) or not value:
-            raise self.error(key, f"must be a non-empty list, got {_show(value)}")
+            raise self.error(key, f"must be a non-empty list, got {show(value)}")
         return len(value)
 
 
@@ -100,7 +92,7 @@ def _hf_rope_theta(text: _Fields) -> float | None:
     """``rope_theta`` sits in ``rope_parameters`` (transformers >= 5) or directly in text_config."""
     places = [text] + [text.section(k) for k in ("rope_parameters", "rope_scaling") if text.has(k)]
     found = {
-        f.prefix + "rope_theta": f.positive_float("rope_theta")
+        f.prefix + "rope_theta": f.number("rope_theta", TextConfig)
         for f in places
         if f.has("rope_theta")
     }
@@ -123,7 +115,7 @@ def config_from_hf(
     root = _Fields(data, "", src)
     v, t = root.section("vision_config"), root.section("text_config")
 
-    vision: dict[str, Any] = {"image_size": v.positive_int("image_size")}
+    vision: dict[str, Any] = {"image_size": v.integer("image_size", VisionConfig)}
     for key in (
         "patch_size",
         "num_channels",
@@ -136,16 +128,16 @@ def config_from_hf(
         "vision_output_dim",
     ):
         if v.has(key):
-            vision[key] = v.positive_int(key)
+            vision[key] = v.integer(key, VisionConfig)
     if v.has("norm_eps"):
-        vision["norm_eps"] = v.positive_float("norm_eps")
+        vision["norm_eps"] = v.number("norm_eps", VisionConfig)
     if v.has("intermediate_layers_indices"):
         vision["intermediate_layers_indices"] = v.indices("intermediate_layers_indices")
     if v.has("supported_aspect_ratios"):
         vision["num_aspect_ratios"] = v.count("supported_aspect_ratios")
 
     text: dict[str, Any] = {
-        key: t.positive_int(key)
+        key: t.integer(key, TextConfig)
         for key in (
             "hidden_size",
             "num_hidden_layers",
@@ -157,9 +149,9 @@ def config_from_hf(
     text["cross_attention_layers"] = t.indices("cross_attention_layers")
     for key in ("head_dim", "vocab_size", "max_position_embeddings"):
         if t.has(key):
-            text[key] = t.positive_int(key)
+            text[key] = t.integer(key, TextConfig)
     if t.has("rms_norm_eps"):
-        text["rms_norm_eps"] = t.positive_float("rms_norm_eps")
+        text["rms_norm_eps"] = t.number("rms_norm_eps", TextConfig)
     rope_theta = _hf_rope_theta(t)
     if rope_theta is not None:
         text["rope_theta"] = rope_theta
@@ -199,8 +191,8 @@ def config_from_meta_params(
     if not isinstance(data, Mapping):
         raise ConfigError(f"expected a JSON object, got {type(data).__name__} in {src}")
     p = _Fields(data, "", src)
-    n_layers = p.positive_int("n_layers")
-    n_cross = p.positive_int("vision_num_cross_attention_layers")
+    n_layers = p.integer("n_layers", TextConfig, "num_hidden_layers")
+    n_cross = p.integer("vision_num_cross_attention_layers", TextConfig, "num_hidden_layers")
     if n_cross > n_layers:
         raise ConfigError(
             f"vision_num_cross_attention_layers {n_cross} exceeds n_layers {n_layers} in {src}"
@@ -211,11 +203,18 @@ def config_from_meta_params(
             f"vision_num_cross_attention_layers {n_cross} does not fit n_layers {n_layers}: "
             f"the fusion schedule places only {len(cross)} in {src}"
         )
-    dim, n_heads = p.positive_int("dim"), p.positive_int("n_heads")
+    dim = p.integer("dim", TextConfig, "hidden_size")
+    n_heads = p.integer("n_heads", TextConfig, "num_attention_heads")
     multiple_of = (
-        p.positive_int("multiple_of") if p.has("multiple_of") else META_DEFAULT_MULTIPLE_OF
+        int(p.number_in("multiple_of", 1, WIDTH, integer=True))
+        if p.has("multiple_of")
+        else META_DEFAULT_MULTIPLE_OF
     )
-    multiplier = p.positive_float("ffn_dim_multiplier") if p.has("ffn_dim_multiplier") else None
+    multiplier = (
+        float(p.number_in("ffn_dim_multiplier", 1e-3, 1e3, integer=False))
+        if p.has("ffn_dim_multiplier")
+        else None
+    )
     try:
         ffn = meta_ffn_hidden_dim(dim, multiple_of, multiplier)
     except OverflowError:
@@ -225,17 +224,23 @@ def config_from_meta_params(
         "hidden_size": dim,
         "num_hidden_layers": n_layers + n_cross,
         "num_attention_heads": n_heads,
-        "num_key_value_heads": p.positive_int("n_kv_heads") if p.has("n_kv_heads") else n_heads,
+        "num_key_value_heads": (
+            p.integer("n_kv_heads", TextConfig, "num_key_value_heads")
+            if p.has("n_kv_heads")
+            else n_heads
+        ),
         "intermediate_size": ffn,
-        "vocab_size": p.positive_int("vocab_size"),
+        "vocab_size": p.integer("vocab_size", TextConfig),
         "cross_attention_layers": cross,
     }
     for key, field_name in (("norm_eps", "rms_norm_eps"), ("rope_theta", "rope_theta")):
         if p.has(key):
-            text[field_name] = p.positive_float(key)
-    vision: dict[str, Any] = {"image_size": p.positive_int("vision_chunk_size")}
+            text[field_name] = p.number(key, TextConfig, field_name)
+    vision: dict[str, Any] = {
+        "image_size": p.integer("vision_chunk_size", VisionConfig, "image_size")
+    }
     if p.has("vision_max_num_chunks"):
-        vision["max_num_tiles"] = p.positive_int("vision_max_num_chunks")
+        vision["max_num_tiles"] = p.integer("vision_max_num_chunks", VisionConfig, "max_num_tiles")
 
     return ModelConfig(
         name=name,
@@ -244,26 +249,43 @@ def config_from_meta_params(
     )
 
 
-def _read_json_object(path: Path) -> Mapping[str, object]:
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def json_kind(value: object) -> str:
+    """What a JSON value is, in words: ``null``, ``an array``, ``a number``..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    kinds: dict[type, str] = {dict: "an object", list: "an array", str: "a string"}
+    return kinds.get(type(value), "a number")
+
+
+def _read_json_object(path: Path, shown: str) -> Mapping[str, object]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_reject_constant)
     except FileNotFoundError:
-        raise ConfigError(f"model config file not found: {path}") from None
+        raise ConfigError(f"model config file not found: {shown}") from None
     except IsADirectoryError:
-        raise ConfigError(f"model config path is a directory, not a JSON file: {path}") from None
+        raise ConfigError(f"model config path is a directory, not a JSON file: {shown}") from None
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        raise ConfigError(f"{shown}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
-        raise ConfigError(f"cannot read model config {path}: {e.strerror or e}") from None
+        raise ConfigError(f"cannot read model config {shown}: {e.strerror or e}") from None
     except json.JSONDecodeError as e:
         raise ConfigError(
-            f"{path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}"
+            f"{shown}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}"
         ) from None
     except RecursionError:
-        raise ConfigError(f"{path}: JSON nested too deeply") from None
+        raise ConfigError(f"{shown}: JSON nested too deeply") from None
+    except ValueError as e:  # NaN/Infinity, or an integer longer than Python converts
+        raise ConfigError(f"{shown}: malformed JSON: {show(str(e))[1:-1]}") from None
     if not isinstance(data, dict):
-        kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(data), "a number")
-        raise ConfigError(f"{path}: expected a JSON object at the top level, got {kind}")
+        raise ConfigError(
+            f"{shown}: expected a JSON object at the top level, got {json_kind(data)}"
+        )
     return data
 
 
@@ -278,35 +300,48 @@ def _name_from_path(path: Path) -> str:
     return stem.lower()
 
 
-def load_model_config(name_or_path: str) -> ModelConfig:
-    """A preset by name, or a ``.json`` file: HF ``config.json`` or Meta ``params.json``."""
-    if name_or_path in PRESETS:
-        return PRESETS[name_or_path]
-    path = Path(name_or_path)
-    if not (
-        name_or_path.endswith(".json")
-        or os.sep in name_or_path
-        or "/" in name_or_path
-        or path.exists()
-    ):
+def load_model_config(name_or_path: str | os.PathLike[str]) -> ModelConfig:
+    """A preset by name (in any case), or a ``.json`` file: HF ``config.json`` or Meta
+    ``params.json`` (a ``str`` or ``os.PathLike`` path)."""
+    if not isinstance(name_or_path, str | os.PathLike):
+        raise ConfigError(
+            f"a model is a preset name, a config path or a ModelConfig, got {show(name_or_path)}"
+        )
+    text = os.fspath(name_or_path)
+    if not text.strip():
         raise UnknownNameError(
-            f"unknown model {name_or_path!r}; valid names: {', '.join(preset_names())} "
+            f"a model name must not be empty; valid names: {', '.join(preset_names())} "
             "(or a path to a config.json / params.json file)"
         )
-    data = _read_json_object(path)
+    if not isinstance(name_or_path, os.PathLike) and text.lower() in PRESETS:
+        return PRESETS[text.lower()]
+    path = Path(text)
+    if not (
+        isinstance(name_or_path, os.PathLike)
+        or text.endswith(".json")
+        or os.sep in text
+        or "/" in text
+        or path.is_file()
+    ):
+        raise UnknownNameError(
+            f"unknown model {show(text)}; valid names: {', '.join(preset_names())} "
+            "(or a path to a config.json / params.json file)"
+        )
+    shown = show(text)[1:-1] if len(text) > ECHO_CHARS else text
+    data = _read_json_object(path, shown)
     name = _name_from_path(path)
     hf = "text_config" in data or "vision_config" in data
     meta = "dim" in data or "n_layers" in data
     if hf and meta:
         raise ConfigError(
-            f"{path}: holds both Hugging Face (text_config, vision_config) and Meta (dim, "
+            f"{shown}: holds both Hugging Face (text_config, vision_config) and Meta (dim, "
             "n_layers) fields; which one describes the model is ambiguous"
         )
     if hf:
-        return config_from_hf(data, name, source=str(path))
+        return config_from_hf(data, name, source=shown)
     if "dim" in data and "n_layers" in data:
-        return config_from_meta_params(data, name, source=str(path))
+        return config_from_meta_params(data, name, source=shown)
     raise ConfigError(
-        f"{path}: neither a Hugging Face MllamaConfig (text_config, vision_config) "
+        f"{shown}: neither a Hugging Face MllamaConfig (text_config, vision_config) "
         "nor a Meta params.json (dim, n_layers)"
     )

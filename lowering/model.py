@@ -8,10 +8,12 @@ A graph keeps every parameter of its part resident, read or not (see ``lowering.
 
 from __future__ import annotations
 
+import os
 from typing import Literal, cast
 
 from irperf import dtypes
 from irperf.builder import Builder, Value
+from irperf.checks import check_range, choose, show
 from irperf.dtypes import BF16, DType
 from irperf.errors import ConfigError
 from irperf.graph import Graph
@@ -32,14 +34,18 @@ DEFAULT_CONTEXT = 1024
 """Cached positions per sequence before a decode step."""
 
 
-def _positive(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+MAX_BATCH = 2**16
+"""Sequences per batch, at most 65,536."""
+MAX_IMAGES = 64
+"""Images per sequence, at most 64."""
 
 
-def _one_of(name: str, value: str, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ConfigError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+def _count(name: str, value: int, hi: int, bound: str) -> None:
+    check_range(value, 1, hi, integer=True, what=name, error=ConfigError, bound=bound)
+
+
+def _one_of(name: str, value: str, valid: tuple[str, ...]) -> str:
+    return choose(value, valid, what=name, error=ConfigError)
 
 
 def _check_meaningful(part: str, phase: str, image: bool, **given: int | str | None) -> None:
@@ -81,7 +87,7 @@ def _dtype(name: str, value: DType | str) -> DType:
     if isinstance(value, str):
         return dtypes.dtype(value)
     if not isinstance(value, DType):
-        raise ConfigError(f"{name} must be a DType or a dtype name, got {value!r}")
+        raise ConfigError(f"{name} must be a DType or a dtype name, got {show(value)}")
     return value
 
 
@@ -125,7 +131,7 @@ def _resident_vision_weights(graph: Graph, cfg: ModelConfig, *, fmt: Formats, la
 
 
 def lower(
-    model: str | ModelConfig,
+    model: str | os.PathLike[str] | ModelConfig,
     part: str = "full",
     *,
     batch: int = 1,
@@ -160,14 +166,14 @@ def lower(
     last-position logits, the HF layout).
     """
     cfg = model if isinstance(model, ModelConfig) else load_model_config(model)
-    _one_of("part", part, PARTS)
-    _one_of("phase", phase, PHASES)
+    part = _one_of("part", part, PARTS)
+    phase = _one_of("phase", phase, PHASES)
     if logits is not None:
-        _one_of("logits", logits, LOGITS)
+        logits = _one_of("logits", logits, LOGITS)
     if layout is not None:
-        _one_of("layout", layout, LAYOUTS)
+        layout = _one_of("layout", layout, LAYOUTS)
     if not isinstance(image, bool):
-        raise ConfigError(f"image must be True or False, got {image!r}")
+        raise ConfigError(f"image must be True or False, got {show(image)}")
     fmt = _formats(dtype, weight_dtype)
     _check_meaningful(
         part,
@@ -185,23 +191,17 @@ def lower(
     context = DEFAULT_CONTEXT if context is None else context
     logits = "last" if logits is None else logits
     layout = "hf" if layout is None else layout
-    for name, value in (
-        ("batch", batch),
-        ("images", images),
-        ("seq_len", seq_len),
-        ("context", context),
-    ):
-        _positive(name, value)
+    positions = cfg.text.max_position_embeddings
     max_tiles = cfg.vision.max_num_tiles
     tiles = max_tiles if tiles is None else tiles
-    _positive("tiles", tiles)
-    if tiles > max_tiles:
-        raise ConfigError(f"tiles must be at most max_num_tiles={max_tiles}, got {tiles}")
-    positions = cfg.text.max_position_embeddings
-    if phase == "prefill" and seq_len > positions:
-        raise ConfigError(f"seq_len {seq_len} exceeds max_position_embeddings {positions}")
-    if phase == "decode" and context + 1 > positions:
-        raise ConfigError(f"context {context} + 1 exceeds max_position_embeddings {positions}")
+    for name, value, hi, bound in (
+        ("batch", batch, MAX_BATCH, ""),
+        ("images", images, MAX_IMAGES, ""),
+        ("tiles", tiles, max_tiles, "the model's max_num_tiles"),
+        ("seq_len", seq_len, positions, "max_position_embeddings"),
+        ("context", context, positions - 1, "max_position_embeddings, less the new token"),
+    ):
+        _count(name, value, hi, bound)
 
     graph = Graph(f"{cfg.name}:{part}" if part == "vision" else f"{cfg.name}:{part}:{phase}")
     graph.meta.update(

@@ -21,11 +21,18 @@ from irperf.pass_manager import AnalysisPass, one_of, register_pass
 from passes.bytes import Traffic
 from passes.conventions import CONVENTIONS, Convention
 from passes.flops import FlopCount
-from passes.fusion_greedy import FusionStep, capacity_bytes, compute_seconds, greedy_fusion
+from passes.fusion_greedy import (
+    CAPACITY_RANGE,
+    FusionStep,
+    capacity_bytes,
+    compute_seconds,
+    greedy_fusion,
+)
 from passes.fusion_partition import Partition
 from passes.fusion_rules import MATMUL_LIKE, Strategy, get_strategy, match_pairs
 from passes.fusion_traffic import TrafficModel, Transfer, group_indices, transfers
-from targets import load_target
+from targets import Target, load_target
+from targets.loader import as_target, default_target
 
 
 @frozen(kw_only=True)
@@ -52,7 +59,7 @@ def plan_fusion(
     graph: Graph,
     strategy: str | Strategy,
     *,
-    target: str = "n300-seed",
+    target: str | Target = "n300-seed",
     convention: Convention = "matmul-only",
     capacity: int | None = None,
 ) -> FusionPlan:
@@ -101,9 +108,9 @@ class FusePass(AnalysisPass):
     summary: ClassVar[str] = "group ops into fused kernels by a strategy"
     record_type: ClassVar[type] = FusionGroup
     strategy: str = field(default="flash-attention", validator=_strategy)
-    target: str = "n300-seed"
+    target: Target = field(factory=default_target, converter=as_target)
     convention: Convention = field(default="matmul-only", validator=one_of(*CONVENTIONS))
-    capacity_bytes: int | None = None
+    capacity_bytes: int | None = field(default=None, validator=CAPACITY_RANGE)
 
     def analyze(self, graph: Graph) -> Mapping[str, FusionGroup]:
         return plan_fusion(

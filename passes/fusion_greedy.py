@@ -18,6 +18,8 @@ from collections.abc import Mapping
 
 from attrs import frozen
 
+from irperf.checks import range_validator
+from irperf.errors import PassError
 from irperf.graph import Graph
 from passes.flops import FlopCount
 from passes.fusion_partition import Partition
@@ -46,6 +48,18 @@ class FusionStep:
             f"fuse {self.producer} -> {self.consumer}: {self.time_before_ms:.6f} ms -> "
             f"{self.time_after_ms:.6f} ms, saves {self.saved_bytes:,} B ({self.group_size} ops)"
         )
+
+
+MAX_CAPACITY_BYTES = 2**50
+CAPACITY_RANGE = range_validator(
+    0,
+    MAX_CAPACITY_BYTES,
+    integer=True,
+    error=PassError,
+    where=lambda inst, attribute: f"pass 'fuse': option {attribute.name}",
+    optional=True,
+)
+"""An on-chip limit override: 0 (fuse nothing) to 1 PiB."""
 
 
 def capacity_bytes(target: Target) -> int:

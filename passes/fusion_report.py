@@ -30,6 +30,7 @@ from passes.fusion_rules import get_strategy
 from passes.params import ParamsPass
 from passes.roofline import RooflinePass, RooflineTime, aggregate_roofline_s
 from passes.summary import block_kind
+from targets import Target
 
 MS_PER_S = 1000.0
 BASELINE = "none"
@@ -56,7 +57,7 @@ def run_strategy(
     graph: Graph,
     strategy: str,
     *,
-    target: str,
+    target: str | Target,
     convention: Convention = "full",
     capacity: int | None = None,
 ) -> StrategyRun:
@@ -200,7 +201,7 @@ def run_all(
     graph: Graph,
     strategies: list[str],
     *,
-    target: str,
+    target: str | Target,
     convention: Convention = "full",
     capacity: int | None = None,
 ) -> dict[str, StrategyRun]:
@@ -227,7 +228,7 @@ def compare(
     graph: Graph,
     strategies: list[str],
     *,
-    target: str,
+    target: str | Target,
     convention: Convention = "full",
     capacity: int | None = None,
 ) -> list[dict[str, Any]]:

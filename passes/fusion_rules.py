@@ -8,11 +8,13 @@ a cycle between groups) is the partitioner's business, not the rule's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeAlias
 
 from attrs import frozen
 
+from irperf.checks import show
 from irperf.errors import PassError, UnknownNameError
 from irperf.graph import Graph, Node
 from irperf.ops import (
@@ -29,6 +31,7 @@ from irperf.ops import (
     Source,
     Unary,
 )
+from irperf.pass_manager import failures_note, load_entry_points
 
 Pattern: TypeAlias = type[Op] | tuple[type[Op], ...]
 """Op classes a node's op must be an instance of (a family base class matches the family)."""
@@ -203,9 +206,11 @@ def register_strategy(
     description: str = "",
 ) -> Strategy:
     """Make a rule table available as ``fuse{strategy=name}`` and ``irperf fusion --compare``."""
+    if not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", name):
+        raise PassError(f"fusion strategy name {show(name)} is not kebab-case")
     for r in rules:
         if not isinstance(r, FusionRule):
-            raise PassError(f"fusion strategy '{name}': {r!r} is not a FusionRule")
+            raise PassError(f"fusion strategy '{name}': {show(r)} is not a FusionRule")
     s = Strategy(
         name=name,
         rules=tuple(rules),
@@ -230,12 +235,58 @@ def _definition(s: Strategy) -> tuple[object, ...]:
     return (rules, s.decompose_attention, s.greedy, s.description)
 
 
+COMPOSE = "+"
+"""``qkv+norm``: a strategy whose rule table is its parts' tables, in order."""
+
+
 def get_strategy(name: str) -> Strategy:
-    try:
-        return _STRATEGIES[name]
-    except KeyError:
-        valid = ", ".join(_STRATEGIES)
-        raise UnknownNameError(f"unknown fusion strategy '{name}'; valid: {valid}") from None
+    """A registered strategy, or a ``+`` composition of them (``qkv+norm``: both rule tables).
+
+    A composition runs on decomposed attention if a part does (``none+epilogue``); ``greedy`` is
+    a search, not a table, and composes with nothing; ``flash-attention`` (attention kept fused)
+    contradicts a part that decomposes it. Names unknown to irperf are looked up in installed
+    plugins before they are an error.
+    """
+    if not isinstance(name, str):
+        raise PassError(f"a fusion strategy is a name, got {show(name)}")
+    if COMPOSE in name:
+        return _compose(name)
+    found = _STRATEGIES.get(name.strip().lower())
+    if found is None:
+        load_entry_points()
+        found = _STRATEGIES.get(name.strip().lower())
+        if found is None:
+            valid = ", ".join(_STRATEGIES)
+            raise UnknownNameError(
+                f"unknown fusion strategy {show(name)}; valid: {valid}, or several joined "
+                f"with '{COMPOSE}'{failures_note()}"
+            )
+    return found
+
+
+def _compose(name: str) -> Strategy:
+    parts = [get_strategy(p) for p in dict.fromkeys(p.strip() for p in name.split(COMPOSE))]
+    if len(parts) == 1:
+        return parts[0]
+    if any(p.greedy for p in parts):
+        raise PassError(
+            f"fusion strategy {show(name)}: greedy is a cost-driven search, not a rule table; "
+            f"it does not compose with '{COMPOSE}'"
+        )
+    decomposes = [p.name for p in parts if p.decompose_attention]
+    keeps = [p.name for p in parts if not p.decompose_attention and not p.rules]
+    if decomposes and keeps:
+        raise PassError(
+            f"fusion strategy {show(name)}: '{decomposes[0]}' decomposes attention and "
+            f"'{keeps[0]}' keeps it fused"
+        )
+    rules = tuple(dict.fromkeys(r for p in parts for r in p.rules))
+    return Strategy(
+        name=COMPOSE.join(p.name for p in parts),
+        rules=rules,
+        decompose_attention=bool(decomposes),
+        description=" + ".join(p.name for p in parts),
+    )
 
 
 def strategy_names() -> list[str]:

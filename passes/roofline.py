@@ -15,13 +15,15 @@ from typing import ClassVar
 
 from attrs import field, frozen
 
+from irperf.checks import range_validator, show
 from irperf.dtypes import DType
 from irperf.errors import PassError, TargetError
 from irperf.graph import Graph, Node
 from irperf.pass_manager import AnalysisPass, register_pass
 from passes.bytes import Traffic
 from passes.flops import FlopCount
-from targets import Target, load_target
+from targets import Target
+from targets.loader import as_target, default_target
 from targets.target import FIDELITIES
 
 
@@ -35,16 +37,23 @@ class RooflineTime:
         return max(self.compute_s, self.memory_s)
 
 
-def _fraction(inst: object, attribute: object, value: float) -> None:
-    if not 0.0 < value <= 1.0:
-        name = getattr(attribute, "name", "factor")
-        raise PassError(f"pass 'roofline': {name} must be in (0, 1], got {value}")
+MIN_FRACTION = 1e-3
+"""The smallest ``mfu``/``mbu``: kernels below 0.1% of peak are a typo (``5e-324`` made every
+latency infinite), not a machine."""
+
+_fraction = range_validator(
+    MIN_FRACTION,
+    1.0,
+    integer=False,
+    error=PassError,
+    where=lambda inst, attribute: f"pass 'roofline': option {attribute.name}",
+)
 
 
 def _optional_fidelity(inst: object, attribute: object, value: str | None) -> None:
     if value is not None and value not in FIDELITIES:
         valid = ", ".join(FIDELITIES)
-        raise PassError(f"pass 'roofline': fidelity={value!r}; valid: {valid}")
+        raise PassError(f"pass 'roofline': fidelity={show(value)}; valid: {valid}")
 
 
 def compute_dtype(graph: Graph, node: Node) -> DType:
@@ -116,7 +125,7 @@ class RooflinePass(AnalysisPass):
     summary: ClassVar[str] = "roofline compute and memory time per node on a target"
     record_type: ClassVar[type] = RooflineTime
     requires: ClassVar[tuple[type, ...]] = (FlopCount, Traffic)
-    target: str = "n300-seed"
+    target: Target = field(factory=default_target, converter=as_target)
     mfu: float = field(default=1.0, validator=_fraction)
     mbu: float = field(default=1.0, validator=_fraction)
     fidelity: str | None = field(default=None, validator=_optional_fidelity)
@@ -124,7 +133,7 @@ class RooflinePass(AnalysisPass):
     format (Wormhole: BF16 at HiFi4, BFP8 at HiFi2, BFP4 at LoFi)."""
 
     def analyze(self, graph: Graph) -> dict[str, RooflineTime]:
-        target = load_target(self.target)
+        target = self.target
         if self.fidelity is not None and all(c.fidelity == "none" for c in target.compute):
             raise PassError(
                 f"target '{target.name}' has no math fidelities; "

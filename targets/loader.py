@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 import types
@@ -13,12 +14,14 @@ from typing import Any
 
 import attrs
 
+from irperf.checks import ECHO_CHARS, show
 from irperf.errors import TargetError
 from targets.target import ComputeRate, Link, Target
 
 _SUFFIX = ".toml"
 _PER_CORE = "flops_per_s_per_core"
 _PER_CHIP = "flops_per_s_per_chip"
+_FLOAT_SAFE = 2**1000
 
 
 def _data_dir() -> Traversable:
@@ -37,30 +40,76 @@ def list_targets() -> list[Target]:
     return [load_target(name) for name in target_names()]
 
 
-def load_target(name_or_path: str) -> Target:
-    """A shipped target by name (``n300``), or one read from a path to a ``.toml`` file."""
-    names = target_names()
-    if name_or_path in names:
-        source = f"targets/data/{name_or_path}{_SUFFIX}"
-        target = parse_target(
-            _data_dir().joinpath(name_or_path + _SUFFIX).read_text("utf-8"), source
-        )
-        if target.name != name_or_path:
-            raise TargetError(f"{source}: name {target.name!r} does not match the file name")
-        return target
-    if not (name_or_path.endswith(_SUFFIX) or os.sep in name_or_path or "/" in name_or_path):
+def load_target(name_or_path: str | os.PathLike[str] | Target) -> Target:
+    """A shipped target by name (``n300``, in any case), or one read from a ``.toml`` file.
+
+    A file is parsed once per process (again only if it changes on disk): sweeps and pipelines
+    that name one target many times share one frozen ``Target``.
+    """
+    if isinstance(name_or_path, Target):
+        return name_or_path
+    if not isinstance(name_or_path, str | os.PathLike):
         raise TargetError(
-            f"unknown target {name_or_path!r}; valid names: {', '.join(names)}, "
+            f"a target is a name or a path to a {_SUFFIX} file, got {show(name_or_path)}"
+        )
+    text = os.fspath(name_or_path)
+    names = target_names()
+    if not isinstance(name_or_path, os.PathLike) and text.lower() in names:
+        return _shipped(text.lower())
+    if not (
+        text.endswith(_SUFFIX)
+        or os.sep in text
+        or "/" in text
+        or isinstance(name_or_path, os.PathLike)
+    ):
+        raise TargetError(
+            f"unknown target {show(text)}; valid names: {', '.join(names)}, "
             f"or a path to a {_SUFFIX} file"
         )
-    path = Path(name_or_path)
+    path = Path(text)
     try:
-        text = path.read_text(encoding="utf-8")
+        stat = path.stat()
     except FileNotFoundError:
-        raise TargetError(f"target file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise TargetError(f"cannot read target file {path}: {_one_line(e)}") from None
-    return parse_target(text, str(path))
+        raise TargetError(f"target file not found: {show(text)}") from None
+    except OSError as e:
+        raise TargetError(f"cannot read target file {show(text)}: {_one_line(e)}") from None
+    if not path.is_file():
+        raise TargetError(f"target path {show(text)} is not a file")
+    return _from_file(str(path.resolve()), stat.st_mtime_ns, stat.st_size, text)
+
+
+@functools.cache
+def _shipped(name: str) -> Target:
+    source = f"targets/data/{name}{_SUFFIX}"
+    target = parse_target(_data_dir().joinpath(name + _SUFFIX).read_text("utf-8"), source)
+    if target.name != name:
+        raise TargetError(f"{source}: name {show(target.name)} does not match the file name")
+    return target
+
+
+@functools.lru_cache(maxsize=256)
+def _from_file(resolved: str, mtime_ns: int, size: int, shown: str) -> Target:
+    """One parse per file version: (path, modification time, size) is the key."""
+    try:
+        text = Path(resolved).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise TargetError(f"{show(shown)}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise TargetError(f"cannot read target file {show(shown)}: {_one_line(e)}") from None
+    return parse_target(text, shown)
+
+
+def as_target(value: str | os.PathLike[str] | Target) -> Target:
+    """A pass option's target: a loaded ``Target`` as it is, else ``load_target(value)``."""
+    return value if isinstance(value, Target) else load_target(value)
+
+
+DEFAULT_TARGET = "n300-seed"
+"""The target of passes not told one: the seed post's idealised n300."""
+
+
+def default_target() -> Target:
+    return load_target(DEFAULT_TARGET)
 
 
 def parse_target(text: str, source: str = "<string>") -> Target:
@@ -69,6 +118,8 @@ def parse_target(text: str, source: str = "<string>") -> Target:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise TargetError(f"{source}: malformed TOML: {_one_line(e)}") from None
+    except ValueError as e:  # an integer longer than Python converts (4,300 digits)
+        raise TargetError(f"{source}: malformed TOML: {_one_line(e)[:ECHO_CHARS]}") from None
     try:
         return Target(**_record_kwargs(table, Target, ""))
     except TargetError as e:
@@ -81,7 +132,9 @@ def _record_kwargs(table: dict[str, Any], cls: type[Any], prefix: str) -> dict[s
     names = [f.name for f in fields]
     for key in table:
         if key not in names:
-            raise TargetError(f"unknown field {prefix + key!r}; valid fields: {', '.join(names)}")
+            raise TargetError(
+                f"unknown field {show(prefix + key)}; valid fields: {', '.join(names)}"
+            )
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for f in fields:
@@ -92,6 +145,9 @@ def _record_kwargs(table: dict[str, Any], cls: type[Any], prefix: str) -> dict[s
             continue
         value = table[f.name]
         if f.name == "compute" and cls is Target:
+            grid = attrs.fields(Target).grid
+            if grid.validator is not None:  # the per-chip rates divide by the grid's cores
+                grid.validator(None, grid, kwargs["grid"])
             cores = kwargs["grid"][0] * kwargs["grid"][1]
             kwargs[f.name] = _compute(value, cores)
         elif f.name == "link" and cls is Target:
@@ -122,7 +178,10 @@ def _compute(value: object, cores_per_chip: int) -> tuple[ComputeRate, ...]:
             raise TargetError(f"{where} needs exactly one of {_PER_CORE}, {_PER_CHIP}")
         if _PER_CHIP in entry:
             per_chip = _convert(entry.pop(_PER_CHIP), float, f"{where}.{_PER_CHIP}")
-            entry[_PER_CORE] = per_chip / cores_per_chip
+            # a per-chip rate too large for a float stays as given: the range check reports it
+            entry[_PER_CORE] = (
+                per_chip / cores_per_chip if isinstance(per_chip, float) else per_chip
+            )
         rates.append(_record(entry, ComputeRate, f"{where}."))
     return tuple(rates)
 
@@ -156,7 +215,8 @@ def _convert(value: object, tp: Any, where: str) -> Any:
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        # an integer too large for a float stays an int: the field's range check reports it
+        return float(value) if abs(value) < _FLOAT_SAFE else value
     if tp in (str, int, float):
         kind = {str: "a string", int: "an integer", float: "a number"}[tp]
         raise _ill_typed(where, kind, value)
@@ -168,7 +228,7 @@ def _ill_typed(where: str, kind: str, value: object) -> TargetError:
 
 
 def _show(value: object) -> str:
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {show(value)}"
 
 
 def _one_line(e: BaseException) -> str:

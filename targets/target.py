@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Collection
 from typing import Any
 
 from attrs import Attribute, Factory, field, frozen
 
+from irperf.checks import in_range, range_validator, show
 from irperf.dtypes import DTYPES
 from irperf.errors import TargetError
 
@@ -33,26 +33,34 @@ def _nonempty(instance: object, attribute: Attribute[Any], value: str) -> None:
         raise TargetError(f"{attribute.name} must not be empty")
 
 
-def _positive(instance: object, attribute: Attribute[Any], value: float) -> None:
-    # `not value > 0` also rejects NaN.
-    if not (value > 0 and math.isfinite(value)):
-        raise TargetError(f"{_owner(instance)}{attribute.name} must be > 0, got {value!r}")
+def _where(instance: object, attribute: Attribute[Any]) -> str:
+    return f"{_owner(instance)}{attribute.name}"
 
 
-def _non_negative(instance: object, attribute: Attribute[Any], value: float) -> None:
-    if not (value >= 0 and math.isfinite(value)):
-        raise TargetError(f"{_owner(instance)}{attribute.name} must be >= 0, got {value!r}")
+def _between(lo: float, hi: float, *, integer: bool = False, optional: bool = False) -> _Validator:
+    """Every number a target states has a physical range; outside it is a typo or a unit slip
+    (``1e-320`` B/s would make every latency infinite), so it is refused."""
+    return range_validator(
+        lo, hi, integer=integer, error=TargetError, where=_where, optional=optional
+    )
 
 
-def _optional_positive(instance: object, attribute: Attribute[Any], value: float | None) -> None:
-    if value is not None:
-        _positive(instance, attribute, value)
+# The ranges: generous bounds on real machines, so every time irperf derives stays finite.
+_CHIPS = _between(1, 1024, integer=True)
+_BYTES = _between(1, 2**50, integer=True)  # up to 1 PiB
+_RATE = _between(1e3, 1e17)  # FLOP/s per core
+_OPTIONAL_RATE = _between(1e3, 1e17, optional=True)
+_BANDWIDTH = _between(1e6, 1e16)  # B/s
+_SECONDS = _between(0.0, 1.0)
+_CLOCK = _between(1e6, 1e11)  # Hz
+_COUNT = _between(1, 4096, integer=True)
 
 
-def _positive_pair(instance: object, attribute: Attribute[Any], value: tuple[int, int]) -> None:
-    if len(value) != 2 or not all(v > 0 for v in value):
+def _grid(instance: object, attribute: Attribute[Any], value: tuple[int, int]) -> None:
+    if len(value) != 2 or not all(in_range(v, 1, 1024, integer=True) for v in value):
         raise TargetError(
-            f"{_owner(instance)}{attribute.name} must be two positive integers, got {value!r}"
+            f"{_where(instance, attribute)} must be two integers from 1 to 1,024, "
+            f"got {show(list(value))}"
         )
 
 
@@ -61,7 +69,7 @@ def _one_of(valid: Collection[str]) -> _Validator:
         if value not in valid:
             choices = ", ".join(sorted(valid))
             raise TargetError(
-                f"{_owner(instance)}{attribute.name} {value!r} is not one of: {choices}"
+                f"{_where(instance, attribute)} {show(value)} is not one of: {choices}"
             )
 
     return check
@@ -77,16 +85,16 @@ class ComputeRate:
 
     dtype: str = field(validator=_compute_dtype)
     fidelity: str = field(validator=_fidelity)
-    flops_per_s_per_core: float = field(validator=_positive)
+    flops_per_s_per_core: float = field(validator=_RATE)
 
 
 @frozen(kw_only=True)
 class Link:
     """Chip-to-chip links usable by user kernels; bandwidth is per link and per direction."""
 
-    bandwidth_bytes_per_s: float = field(validator=_positive)
-    latency_s: float = field(validator=_non_negative)
-    count: int = field(validator=_positive)
+    bandwidth_bytes_per_s: float = field(validator=_BANDWIDTH)
+    latency_s: float = field(validator=_SECONDS)
+    count: int = field(validator=_COUNT)
 
 
 @frozen(kw_only=True)
@@ -102,20 +110,20 @@ class Target:
     name: str = field(validator=_nonempty)
     description: str
     kind: str = field(validator=_one_of(KINDS))
-    chips: int = field(validator=_positive)
+    chips: int = field(validator=_CHIPS)
     mesh: tuple[int, int] = field(
-        default=Factory(lambda self: (1, self.chips), takes_self=True), validator=_positive_pair
+        default=Factory(lambda self: (1, self.chips), takes_self=True), validator=_grid
     )
-    grid: tuple[int, int] = field(validator=_positive_pair)
-    clock_hz: float = field(validator=_positive)
-    l1_bytes_per_core: int = field(validator=_positive)
+    grid: tuple[int, int] = field(validator=_grid)
+    clock_hz: float = field(validator=_CLOCK)
+    l1_bytes_per_core: int = field(validator=_BYTES)
     l1_usable_bytes_per_core: int = field(
         default=Factory(lambda self: self.l1_bytes_per_core, takes_self=True),
-        validator=_positive,
+        validator=_BYTES,
     )
-    dram_bytes_per_chip: int = field(validator=_positive)
-    dram_channels_per_chip: int = field(validator=_positive)
-    dram_bandwidth_bytes_per_s_per_chip: float = field(validator=_positive)
+    dram_bytes_per_chip: int = field(validator=_BYTES)
+    dram_channels_per_chip: int = field(validator=_COUNT)
+    dram_bandwidth_bytes_per_s_per_chip: float = field(validator=_BANDWIDTH)
     compute: tuple[ComputeRate, ...]
     default_dtype: str = field(validator=_compute_dtype)
     default_fidelity: str = field(validator=_fidelity)
@@ -123,16 +131,12 @@ class Target:
     """The fidelity each format runs at unless asked otherwise (Wormhole: BF16 at HiFi4, BFP8 at
     HiFi2, BFP4 at LoFi); formats not listed use ``default_fidelity``."""
     link: Link | None = None
-    dispatch_overhead_s: float = field(validator=_non_negative)
-    small_m_rows: int = field(default=0, validator=_non_negative)
-    small_m_rate_divisor: int = field(default=1, validator=_positive)
-    sfpu_flops_per_s_per_core: float | None = field(default=None, validator=_optional_positive)
-    eltwise_add_flops_per_s_per_core: float | None = field(
-        default=None, validator=_optional_positive
-    )
-    eltwise_mul_flops_per_s_per_core: float | None = field(
-        default=None, validator=_optional_positive
-    )
+    dispatch_overhead_s: float = field(validator=_SECONDS)
+    small_m_rows: int = field(default=0, validator=_between(0, 2**16, integer=True))
+    small_m_rate_divisor: int = field(default=1, validator=_between(1, 1024, integer=True))
+    sfpu_flops_per_s_per_core: float | None = field(default=None, validator=_OPTIONAL_RATE)
+    eltwise_add_flops_per_s_per_core: float | None = field(default=None, validator=_OPTIONAL_RATE)
+    eltwise_mul_flops_per_s_per_core: float | None = field(default=None, validator=_OPTIONAL_RATE)
     sources: tuple[str, ...]
 
     def __attrs_post_init__(self) -> None:
@@ -148,9 +152,15 @@ class Target:
             if keys.count(key) > 1:
                 raise TargetError(f"{where}: compute lists {key[0]}/{key[1]} twice")
         self.rate()  # the defaults must name a rate
+        paired: dict[str, str] = {}
         for dt, fi in self.fidelity_by_dtype:
             if dt not in DTYPES or fi not in FIDELITIES:
                 raise TargetError(f"{where}: fidelity_by_dtype has an unknown pair {dt}/{fi}")
+            if dt in paired:
+                raise TargetError(
+                    f"{where}: fidelity_by_dtype pairs {dt} twice ({paired[dt]} and {fi})"
+                )
+            paired[dt] = fi
             self.rate(dt, fi)  # and so must every pairing
 
     @property

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import irperf
 from irperf.cli import main
-from irperf.cli.run import load_plugin
+from irperf.plugins import load_plugin
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "transcendentals_per_layer.py"
 

@@ -1,15 +1,35 @@
-"""The ``irperf`` command line. Errors are one line on stderr with exit code 2."""
+"""The ``irperf`` command line. Errors are one line on stderr with exit code 2.
+
+What a user gives irperf and what irperf does with a bad one (``docs/errors.md``):
+
+- bad input of any kind (an unknown name, a number out of range, a malformed file, a failing
+  plugin, a flag that means nothing for the command, output that cannot be written): one line
+  ``irperf: error: ...`` on stderr, exit code 2;
+- a bug in irperf itself: one line ``irperf: internal error: ...``, exit code 70
+  (``IRPERF_DEBUG=1`` shows the traceback);
+- a reader that stops early (``| head``): exit code 0, nothing more printed.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
+from irperf.checks import one_line
 from irperf.cli import analyze, fusion, info, lower, report, run
 from irperf.cli.common import Parser
 from irperf.errors import IrperfError
 
 SUBCOMMANDS = (info, lower, analyze, fusion, report, run)
+
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h)
+EXIT_INTERRUPTED = 130
+MESSAGE_CHARS = 400
+"""A message longer than this is cut: one line a terminal shows whole."""
+
+DEBUG_ENV = "IRPERF_DEBUG"
 
 
 def build_parser() -> Parser:
@@ -17,24 +37,62 @@ def build_parser() -> Parser:
         prog="irperf", description="A compiler-style performance model for ML accelerators."
     )
     parser.add_argument("--version", action="version", version="irperf 0.1.0")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
     for module in SUBCOMMANDS:
         module.add_parsers(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _say(prefix: str, message: str) -> None:
+    text = one_line(message)
+    if len(text) > MESSAGE_CHARS:
+        text = text[: MESSAGE_CHARS - 3] + "..."
+    print(f"irperf: {prefix}: {text}", file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush of it cannot fail again."""
     try:
-        args = build_parser().parse_args(argv)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            _say("error", "no command given; choose one of the commands above")
+            return EXIT_USAGE
         code: int = args.func(args)
+        sys.stdout.flush()
         return code
     except IrperfError as e:
-        print(f"irperf: error: {e}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
+        _say("error", str(e))
+        return EXIT_USAGE
+    except BrokenPipeError:  # the reader stopped early (| head): not an error
+        _silence_stdout()
         return 0
+    except OSError as e:
+        if e.filename is not None:  # a file the user named
+            _say("error", f"cannot use {e.filename}: {e.strerror or e}")
+            return EXIT_USAGE
+        _silence_stdout()  # stdout itself failed (a full disk, /dev/full)
+        _say("error", f"cannot write output: {e.strerror or e}")
+        return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as e:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        _say(
+            "internal error",
+            f"{type(e).__name__}: {e} (a bug in irperf; {DEBUG_ENV}=1 shows the traceback)",
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--fidelity",
         default=None,
+        type=str.lower,
         help="math fidelity for every op (lofi, hifi2, hifi3, hifi4); default: the target's "
         "pairing per format (Wormhole: BF16 HiFi4, BFP8 HiFi2, BFP4 LoFi)",
     )
@@ -43,7 +44,7 @@ def analysis(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
 
     target = load_target(args.target)
     graph = lower_from_args(args)
-    pipeline = analysis_pipeline(args.target, args.convention, args.mfu, args.fidelity)
+    pipeline = analysis_pipeline(target, args.convention, args.mfu, args.fidelity)
     graph = run_passes(graph, pipeline)
     header = {
         "target": target.name,

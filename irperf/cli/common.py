@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from irperf.errors import IrperfError
+from irperf.errors import IrperfError, OutputError
 
 
 class UsageError(IrperfError):
@@ -92,13 +92,15 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_convention_arg(p: argparse.ArgumentParser, default: str) -> None:
+def add_convention_arg(p: argparse.ArgumentParser, default: str | None, shown: str = "") -> None:
+    """``--convention``; ``default`` None lets a command tell whether it was given."""
     p.add_argument(
         "--convention",
         default=default,
+        type=str.lower,
         choices=["matmul-only", "full"],
         help=f"matmul-only: only matmul/conv/attention cost (the seed's); full: every op "
-        f"(default {default})",
+        f"(default {shown or default})",
     )
 
 
@@ -148,5 +150,18 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str = ""
 
 
 def print_json(obj: Any) -> None:
-    json.dump(obj, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    """Strict JSON on stdout: a NaN or an infinity is an error, never ``NaN`` in the output."""
+    try:
+        text = json.dumps(obj, indent=2, allow_nan=False)
+    except ValueError as e:
+        raise OutputError(f"the result holds a non-finite number, not valid JSON: {e}") from None
+    sys.stdout.write(text + "\n")
+
+
+def refuse_unused(args: argparse.Namespace, rules: Sequence[tuple[str, bool, str]]) -> None:
+    """Refuse a flag the request has no use for: ``rules`` are (flag, given and meaningless,
+    why). A flag silently ignored hides a typo or a misunderstanding."""
+    for flag, meaningless, why in rules:
+        if meaningless:
+            command = args.command
+            raise UsageError(f"{command}: {flag} {why}")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from irperf.checks import check_range
 from irperf.cli.common import (
     UsageError,
     add_convention_arg,
     add_model_args,
     lower_from_args,
     print_json,
+    refuse_unused,
 )
 from irperf.cli.fusion_tables import (
     groups_table,
@@ -21,6 +23,7 @@ from irperf.cli.fusion_tables import (
 )
 
 PICTURES = ("dot", "svg", "png")
+DEFAULT_TOP = 40
 
 
 def add_parsers(sub: Any) -> None:
@@ -42,7 +45,9 @@ def add_parsers(sub: Any) -> None:
     add_convention_arg(p, "full")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--log", action="store_true", help="print greedy's steps (XLA fusion dump)")
-    p.add_argument("--top", type=int, default=40, help="table rows of --opportunities (40)")
+    p.add_argument(
+        "--top", type=int, default=None, help=f"table rows of --opportunities ({DEFAULT_TOP})"
+    )
     p.add_argument(
         "--capacity-bytes",
         type=int,
@@ -86,44 +91,71 @@ def _title(h: dict[str, Any], target: Any, graph: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from irperf.cli.run import load_plugin
+    from irperf.plugins import load_plugin
+    from passes.fusion_greedy import MAX_CAPACITY_BYTES
+    from passes.fusion_rules import get_strategy
     from targets import load_target
 
     for spec in args.load:
         load_plugin(spec)
-    if any(getattr(args, f) for f in PICTURES) and not args.strategy:
-        raise UsageError("fusion: --dot, --svg and --png need --strategy")
-    if args.top < 1:
-        raise UsageError("fusion: --top must be at least 1")
-    if args.capacity_bytes is not None and args.capacity_bytes < 0:
-        raise UsageError("fusion: --capacity-bytes must not be negative")
-    if args.log and args.opportunities:
-        raise UsageError("fusion: --log prints greedy's steps; use it with --strategy or --compare")
+    if args.compare is not None:
+        names = list(dict.fromkeys(s.strip() for s in args.compare.split(",") if s.strip()))
+        if not names:
+            raise UsageError("fusion: --compare needs a comma-separated list of strategies")
+    else:
+        names = [] if args.strategy is None else [args.strategy]
+    # an unknown name fails before any work; names are spelled as registered
+    strategies = [get_strategy(name) for name in names]
+    names = list(dict.fromkeys(s.name for s in strategies))
+    greedy = any(s.greedy for s in strategies)
+    top_given = args.top is not None
+    refuse_unused(
+        args,
+        [
+            *(
+                (f"--{fmt}", bool(getattr(args, fmt)) and not args.strategy, "needs --strategy")
+                for fmt in PICTURES
+            ),
+            ("--log", args.log and not greedy, "prints greedy's steps; compare or pick greedy"),
+            (
+                "--capacity-bytes",
+                args.capacity_bytes is not None and not (greedy or args.opportunities),
+                "limits greedy and --opportunities; rule strategies never read it",
+            ),
+            ("--top", top_given and not args.opportunities, "limits the --opportunities table"),
+            ("--top", top_given and args.json, "limits the table; --json lists every opportunity"),
+        ],
+    )
+    if top_given and args.top < 1:
+        raise UsageError(f"fusion: --top must be an integer from 1, got {args.top}")
+    if args.capacity_bytes is not None:
+        check_range(
+            args.capacity_bytes,
+            0,
+            MAX_CAPACITY_BYTES,
+            integer=True,
+            what="fusion: --capacity-bytes",
+            error=UsageError,
+        )
     target = load_target(args.target)
     graph = lower_from_args(args)
     header = _header(graph, target, args)
     if args.opportunities:
         return _opportunities(graph, target, header, args)
     if args.compare is not None:
-        names = list(dict.fromkeys(s.strip() for s in args.compare.split(",") if s.strip()))
-        if not names:
-            raise UsageError("fusion: --compare needs a comma-separated list of strategies")
         return _compare(graph, names, header, target, args)
-    return _strategy(graph, args.strategy, header, target, args)
+    return _strategy(graph, names[0], header, target, args)
 
 
 def _compare(
     graph: Any, names: list[str], header: dict[str, Any], target: Any, args: argparse.Namespace
 ) -> int:
     from passes.fusion_report import compare
-    from passes.fusion_rules import get_strategy
 
-    for name in names:
-        get_strategy(name)  # an unknown name fails before any work
     rows = compare(
         graph,
         names,
-        target=args.target,
+        target=target,
         convention=args.convention,
         capacity=args.capacity_bytes,
     )
@@ -146,7 +178,7 @@ def _strategy(
     from passes.fusion_report import compare_runs, fused_groups, groups_by_pattern, run_all
 
     runs = run_all(
-        graph, [name], target=args.target, convention=args.convention, capacity=args.capacity_bytes
+        graph, [name], target=target, convention=args.convention, capacity=args.capacity_bytes
     )
     rows = compare_runs(runs, [name])
     run_ = runs[name]
@@ -179,7 +211,7 @@ def _opportunities(
     from passes.fusion_opportunities import by_pattern, opportunities, opportunity_json
     from passes.fusion_report import run_strategy
 
-    base = run_strategy(graph, "none", target=args.target, convention=args.convention)
+    base = run_strategy(graph, "none", target=target, convention=args.convention)
     found = opportunities(base.graph, target, args.convention, args.capacity_bytes)
     patterns = by_pattern(base.graph, found)
     if args.json:
@@ -197,7 +229,8 @@ def _opportunities(
         f"{len(found):,} opportunities over the unfused graph (strategy none), in "
         f"{len(patterns):,} patterns; largest DRAM saving first"
     )
-    print(opportunities_table(patterns[: args.top]))
-    if len(patterns) > args.top:
-        print(f"... {len(patterns) - args.top:,} more patterns (--top N, or --json for all)")
+    top = DEFAULT_TOP if args.top is None else args.top
+    print(opportunities_table(patterns[:top]))
+    if len(patterns) > top:
+        print(f"... {len(patterns) - top:,} more patterns (--top N, or --json for all)")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from irperf.cli.common import UsageError, add_convention_arg, add_model_args, lower_from_args
+from irperf.cli.common import add_convention_arg, add_model_args, lower_from_args, refuse_unused
 
 
 def add_parsers(sub: Any) -> None:
@@ -30,7 +30,7 @@ def add_parsers(sub: Any) -> None:
         action="store_true",
         help="run flops/bytes first so node labels show FLOPs and bytes",
     )
-    add_convention_arg(p, "matmul-only")
+    add_convention_arg(p, None, "matmul-only; with --annotate")
     p.set_defaults(func=run)
 
 
@@ -38,24 +38,38 @@ def run(args: argparse.Namespace) -> int:
     from irperf.api import run as run_passes
     from irperf.render import render_to_file
 
+    output = any(getattr(args, fmt) for fmt in ("dot", "svg", "png"))
+    refuse_unused(
+        args,
+        [
+            ("--annotate", args.annotate and not output, "needs --dot, --svg or --png"),
+            (
+                "--collapse-repeats",
+                args.collapse_repeats and not output,
+                "needs --dot, --svg or --png",
+            ),
+            ("--show-weights", args.show_weights and not output, "needs --dot, --svg or --png"),
+            ("--convention", args.convention is not None and not args.annotate, "needs --annotate"),
+        ],
+    )
     graph = lower_from_args(args)
     if args.annotate:
-        c = args.convention
+        c = args.convention or "matmul-only"
         graph = run_passes(graph, f"flops{{convention={c}}},bytes{{convention={c}}}")
     for fmt in ("dot", "svg", "png"):
         path = getattr(args, fmt)
         if path:
-            render_to_file(
+            drawing = render_to_file(
                 graph,
                 path,
                 fmt,
-                collapse_repeats=args.collapse_repeats,
+                collapse_repeats=True if args.collapse_repeats else None,
                 show_weights=args.show_weights,
             )
-            print(f"wrote {path} ({len(graph):,} nodes)")
+            if drawing.note:
+                print(f"note: {drawing.note}")
+            print(f"wrote {path} ({len(graph):,} nodes, {drawing.nodes:,} drawn)")
             return 0
-    if args.collapse_repeats or args.show_weights:
-        raise UsageError("lower: --collapse-repeats and --show-weights need --dot, --svg or --png")
     blocks = len(graph.blocks)
     print(f"{graph.name}: {len(graph):,} nodes in {blocks} blocks; use --dot/--svg/--png to draw")
     return 0

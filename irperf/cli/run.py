@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from irperf.cli.common import UsageError, add_model_args, lower_from_args, print_json
+from irperf.cli.common import add_model_args, lower_from_args, print_json
+from irperf.errors import PluginError
+from irperf.plugins import describe, load_plugin
 
 
 def add_parsers(sub: Any) -> None:
@@ -33,25 +30,6 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("passes", help="list the registered passes")
     p.add_argument("--load", action="append", default=[], metavar="MODULE_OR_FILE")
     p.set_defaults(func=list_passes)
-
-
-def load_plugin(spec: str) -> ModuleType:
-    """Import a user module by dotted name or by file path, so its passes register."""
-    path = Path(spec)
-    if spec.endswith(".py"):
-        if not path.is_file():
-            raise UsageError(f"--load: no such file {spec}")
-        mod_spec = importlib.util.spec_from_file_location(path.stem, path)
-        if mod_spec is None or mod_spec.loader is None:
-            raise UsageError(f"--load: cannot import {spec}")
-        module = importlib.util.module_from_spec(mod_spec)
-        sys.modules[path.stem] = module
-        mod_spec.loader.exec_module(module)
-        return module
-    try:
-        return importlib.import_module(spec)
-    except ImportError as e:
-        raise UsageError(f"--load: cannot import {spec}: {e}") from None
 
 
 def _jsonable(record: Any) -> Any:
@@ -88,18 +66,25 @@ def run(args: argparse.Namespace) -> int:
     for k in kinds:
         recs: list[Any] = list(graph.records(k).values())
         if recs and hasattr(recs[0], "__add__"):
-            total = sum(recs[1:], recs[0])
+            try:
+                total = sum(recs[1:], recs[0])
+            except Exception as e:  # a plugin's record type that does not add up
+                raise PluginError(f"{k.__name__} records do not add up: {describe(e)}") from e
             print(f"  {k.__name__} total: {_jsonable(total)}")
     return 0
 
 
 def list_passes(args: argparse.Namespace) -> int:
+    import sys
+
     from irperf.api import _load_builtin_passes
-    from irperf.pass_manager import get_pass, pass_names
+    from irperf.pass_manager import entry_point_failures, get_pass, pass_names
 
     _load_builtin_passes()
     for spec in args.load:
         load_plugin(spec)
     for name in pass_names():
         print(f"{name:20s} {get_pass(name).summary}")
+    for failure in entry_point_failures():
+        print(f"irperf: warning: {failure}", file=sys.stderr)
     return 0

@@ -15,6 +15,7 @@ from irperf.pass_manager import (
     AnalysisPass,
     Pass,
     PassResult,
+    get_pass,
     make_pass,
     parse_pipeline,
     register_pass,
@@ -42,7 +43,7 @@ def test_options_are_converted_and_checked() -> None:
         make_pass("flops", {"speed": "1"})
     with pytest.raises(PassError, match="convention='dense'; valid: matmul-only, full"):
         make_pass("flops", {"convention": "dense"})
-    with pytest.raises(PassError, match=r"mfu must be in \(0, 1\]"):
+    with pytest.raises(PassError, match=r"mfu must be a number from 0.001 to 1, got 1.5"):
         make_pass("roofline", {"mfu": "1.5"})
     with pytest.raises(UnknownNameError, match="unknown pass 'flop'; valid: .*flops"):
         make_pass("flop")
@@ -130,11 +131,27 @@ def test_entry_point_group_registers_passes(monkeypatch, tmp_path) -> None:  # t
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     ep = metadata.EntryPoint(name="demo", value="irperf_plugin_demo:Demo", group="irperf.passes")
-    monkeypatch.setattr(pass_manager.metadata, "entry_points", lambda group: [ep])
+
+    def installed(*eps: metadata.EntryPoint) -> None:
+        monkeypatch.setattr(pass_manager, "_entry_points", None)  # not loaded yet
+        monkeypatch.setattr(pass_manager, "_entry_point_failures", [])
+        monkeypatch.setattr(
+            pass_manager.metadata,
+            "entry_points",
+            lambda group: [e for e in eps if e.group == group],
+        )
+
+    installed(ep)
     assert pass_manager.load_entry_points() == ["plugin-demo"]
     assert run_pipeline(tiny(), "plugin-demo") is not None
 
+    # A broken plugin takes down nothing that does not need it: built-in passes still run, and
+    # only a name irperf lacks reports it.
     broken = metadata.EntryPoint(name="b", value="no_such_module_xyz:X", group="irperf.passes")
-    monkeypatch.setattr(pass_manager.metadata, "entry_points", lambda group: [broken])
-    with pytest.raises(PassError, match="entry point 'b'.*failed to load"):
-        pass_manager.load_entry_points()
+    installed(broken)
+    assert run_pipeline(tiny(), "flops") is not None
+    assert pass_manager._entry_points is None  # a built-in name never loads plugins
+    with pytest.raises(UnknownNameError, match="entry point 'b'.*failed to load"):
+        get_pass("no-such-pass")
+    assert pass_manager.load_entry_points() == []
+    assert len(pass_manager.entry_point_failures()) == 1

@@ -490,19 +490,27 @@ def test_graphviz_failures_are_irperf_errors(
 ) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/dot")
 
-    def not_found(*args: object, **kwargs: object) -> bytes:
-        raise graphviz.ExecutableNotFound(["dot"])
+    def not_found(*args: object, **kwargs: object) -> object:
+        raise FileNotFoundError(2, "No such file or directory")
 
-    monkeypatch.setattr(graphviz.Source, "pipe", not_found)
+    monkeypatch.setattr(subprocess, "run", not_found)
     with pytest.raises(IrperfError, match="install graphviz"):
         render_to_file(_chain([64]), tmp_path / "g.png", "png")
 
-    def fails(*args: object, **kwargs: object) -> bytes:
-        raise graphviz.CalledProcessError(1, ["dot"], stderr=b"Error: syntax error\nmore\n")
+    def fails(*args: object, **kwargs: object) -> object:
+        return subprocess.CompletedProcess(["dot"], 1, b"", b"Error: syntax error\nmore\n")
 
-    monkeypatch.setattr(graphviz.Source, "pipe", fails)
+    monkeypatch.setattr(subprocess, "run", fails)
     with pytest.raises(IrperfError, match=r"failed drawing png: Error: syntax error$"):
         render_to_file(_chain([64]), tmp_path / "g.png", "png")
+
+    def hangs(*args: object, timeout: float, **kwargs: object) -> object:
+        raise subprocess.TimeoutExpired(["dot"], timeout)
+
+    monkeypatch.setattr(subprocess, "run", hangs)
+    with pytest.raises(IrperfError, match=r"did not finish the svg within 7 s"):
+        render_to_file(_chain([64]), tmp_path / "g.svg", "svg", timeout_s=7)
+    assert not (tmp_path / "g.svg").exists()
 
 
 def test_cli_lower_writes_collapsed_dot(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 import irperf
 from irperf.cli import main
-from irperf.cli.run import load_plugin
+from irperf.plugins import load_plugin
 from passes.flops import count_flops
 from passes.fusion_report import layer_bytes, run_strategy
 
@@ -94,7 +94,7 @@ def test_strategy_table_and_dot(capsys, tmp_path: Path) -> None:  # type: ignore
         (("--compare", "none,fastest"), "unknown fusion strategy 'fastest'"),
         (("--strategy", "all", "--opportunities"), "not allowed with argument"),
         ((), "one of the arguments"),
-        (("--opportunities", "--svg", "x.svg"), "need --strategy"),
+        (("--opportunities", "--svg", "x.svg"), "--svg needs --strategy"),
         (("--compare", ","), "comma-separated list"),
     ],
 )

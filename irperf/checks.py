@@ -1,0 +1,119 @@
+"""Input checks shared by configs, targets, requests and pass options: echoes, ranges, choices.
+
+Every number a user can give irperf has a declared range and every name a list of choices; these
+helpers state each check once, so a bad value anywhere reads the same: what it is, the range or
+the choices, and the value itself echoed at most ``ECHO_CHARS`` characters long.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from attrs import Attribute
+
+from irperf.errors import IrperfError
+
+ECHO_CHARS = 80
+"""How much of a user's input an error message repeats."""
+
+_BIG_INT_BITS = 256
+"""Integers longer than this are described by their size (``repr`` of a 5,000-digit int fails)."""
+
+Validator = Callable[[Any, "Attribute[Any]", Any], None]
+
+
+def show(value: object, limit: int = ECHO_CHARS) -> str:
+    """``value`` for an error message: its repr, cut to ``limit`` characters."""
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and value.bit_length() > _BIG_INT_BITS
+    ):
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        return f"an integer of about {digits:,} digits"
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 3]}... ({len(text):,} characters)"
+
+
+def one_line(text: str) -> str:
+    """``text`` with its whitespace runs (newlines included) folded to single spaces."""
+    return " ".join(text.split())
+
+
+def is_int(value: object) -> bool:
+    """An integer that is not a bool (JSON and TOML booleans are Python ints)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,}" if isinstance(x, int) else f"{x:g}"
+
+
+def range_text(lo: float, hi: float, integer: bool) -> str:
+    kind = "an integer" if integer else "a number"
+    return f"{kind} from {_fmt(lo)} to {_fmt(hi)}"
+
+
+def in_range(value: object, lo: float, hi: float, *, integer: bool) -> bool:
+    """``value`` is an int (or, unless ``integer``, a finite float) within ``[lo, hi]``.
+
+    Integers are compared exactly, so a 400-digit one is simply out of range, never an
+    ``OverflowError``; NaN and infinities are never in range.
+    """
+    if is_int(value):
+        return lo <= value <= hi  # type: ignore[operator]
+    if integer or not isinstance(value, float):
+        return False
+    return math.isfinite(value) and lo <= value <= hi
+
+
+def check_range(
+    value: object,
+    lo: float,
+    hi: float,
+    *,
+    integer: bool,
+    what: str,
+    error: type[IrperfError],
+    bound: str = "",
+) -> None:
+    """Raise ``error`` unless ``value`` is in ``[lo, hi]`` (see ``in_range``); ``bound`` says
+    where ``hi`` comes from (``max_position_embeddings``)."""
+    if not in_range(value, lo, hi, integer=integer):
+        why = f" ({bound})" if bound else ""
+        raise error(f"{what} must be {range_text(lo, hi, integer)}{why}, got {show(value)}")
+
+
+def range_validator(
+    lo: float,
+    hi: float,
+    *,
+    integer: bool,
+    error: type[IrperfError],
+    where: Callable[[Any, Attribute[Any]], str],
+    optional: bool = False,
+) -> Validator:
+    """An attrs validator for ``check_range``; ``where`` names the field for the message."""
+
+    def check(inst: Any, attribute: Attribute[Any], value: Any) -> None:
+        if optional and value is None:
+            return
+        check_range(value, lo, hi, integer=integer, what=where(inst, attribute), error=error)
+
+    return check
+
+
+def choose(value: object, valid: Iterable[str], *, what: str, error: type[IrperfError]) -> str:
+    """``value`` as one of ``valid`` (lower-case names), matched without regard to case."""
+    choices = list(valid)
+    if isinstance(value, str) and value.lower() in choices:
+        return value.lower()
+    raise error(f"unknown {what} {show(value)}; valid: {', '.join(choices)}")
