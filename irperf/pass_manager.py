@@ -376,7 +376,7 @@ def run_pipeline(graph: Graph, spec: str | Sequence[str | Pass], *, check: bool 
                 verify(result.graph)
         except KeyboardInterrupt:
             raise
-        except Exception as e:
+        except BaseException as e:  # SystemExit included: a user pass must not end the process
             before = ", ".join(done) or "none"
             what = one_line(str(e)) if isinstance(e, IrperfError) else describe(e)
             cause = None if isinstance(e, IrperfError) else e

@@ -101,6 +101,8 @@ a larger SVG/PNG collapses its repeats, or is refused up front."""
 FAST_LAYOUT_NODES = 400
 """Above this, the DOT source cuts dot's crossing minimisation short (``mclimit``, ``nslimit``):
 a minute becomes seconds, with a few more crossings."""
+FAN_OUT_BLOCKS = 2
+"""A node read by more blocks than this has its edges drawn without ranking constraints."""
 DOT_TIMEOUT_S = 60.0
 """The longest ``dot`` may run before irperf gives up with an error."""
 
@@ -138,14 +140,15 @@ def _to_dot(graph: Graph, *, collapse_repeats: bool, show_weights: bool) -> tupl
     members = block_members(graph)
     alias, member_of = _collapse(runs, members)
 
+    def reader_blocks(node: Node) -> int:
+        return len({graph.node(u).block for u in graph.users(node.name)})
+
     def folded(node: Node) -> bool:
         if show_weights:
             return False
         if isinstance(node.op, Weight | Constant):
             return True
-        if not isinstance(node.op, Input):
-            return False
-        return len({graph.node(u).block for u in graph.users(node.name)}) > 1
+        return isinstance(node.op, Input) and reader_blocks(node) > 1
 
     hidden = [n for n in graph if folded(n)]
     unread = sum(1 for n in hidden if not graph.users(n.name))
@@ -199,8 +202,14 @@ def _to_dot(graph: Graph, *, collapse_repeats: bool, show_weights: bool) -> tupl
             tail, head = alias.get(o, o), alias.get(node.name, node.name)
             if tail != head and tail in ids and head in ids:
                 edges[(ids[tail], ids[head])] = None
+    # A result read across many blocks (the vision tokens every cross layer reads) would pull
+    # its readers' ranks together: its edges are drawn but do not constrain the layout.
+    fan_out = {ids[n.name] for n in drawn if reader_blocks(n) > FAN_OUT_BLOCKS}
     for tail, head in edges:
-        dot.edge(tail, head)
+        if tail in fan_out:
+            dot.edge(tail, head, constraint="false")
+        else:
+            dot.edge(tail, head)
     source: str = dot.source
     return source, len(drawn)
 

@@ -289,6 +289,13 @@ def _read_json_object(path: Path, shown: str) -> Mapping[str, object]:
     return data
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system is no file
+        return False
+
+
 def _name_from_path(path: Path) -> str:
     """``llama-3.2-11b-vision.config.json`` -> its stem; ``Ckpt/[original/]config.json`` -> Ckpt."""
     stem = path.name.removesuffix(".json").removesuffix(".config").removesuffix(".params")
@@ -321,7 +328,7 @@ def load_model_config(name_or_path: str | os.PathLike[str]) -> ModelConfig:
         or text.endswith(".json")
         or os.sep in text
         or "/" in text
-        or path.is_file()
+        or _is_file(path)
     ):
         raise UnknownNameError(
             f"unknown model {show(text)}; valid names: {', '.join(preset_names())} "

@@ -72,7 +72,9 @@ def load_target(name_or_path: str | os.PathLike[str] | Target) -> Target:
     except FileNotFoundError:
         raise TargetError(f"target file not found: {show(text)}") from None
     except OSError as e:
-        raise TargetError(f"cannot read target file {show(text)}: {_one_line(e)}") from None
+        raise TargetError(
+            f"cannot read target file {show(text)}: {e.strerror or _one_line(e)}"
+        ) from None
     if not path.is_file():
         raise TargetError(f"target path {show(text)} is not a file")
     return _from_file(str(path.resolve()), stat.st_mtime_ns, stat.st_size, text)
@@ -95,7 +97,9 @@ def _from_file(resolved: str, mtime_ns: int, size: int, shown: str) -> Target:
     except UnicodeDecodeError as e:
         raise TargetError(f"{show(shown)}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
-        raise TargetError(f"cannot read target file {show(shown)}: {_one_line(e)}") from None
+        raise TargetError(
+            f"cannot read target file {show(shown)}: {e.strerror or _one_line(e)}"
+        ) from None
     return parse_target(text, shown)
 
 

@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from irperf.checks import one_line
+from irperf.checks import one_line, show
 from irperf.cli import analyze, fusion, info, lower, report, run
 from irperf.cli.common import Parser
 from irperf.errors import IrperfError
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except OSError as e:
         if e.filename is not None:  # a file the user named
-            _say("error", f"cannot use {e.filename}: {e.strerror or e}")
+            _say("error", f"cannot use {show(os.fsdecode(e.filename))}: {e.strerror or e}")
             return EXIT_USAGE
         _silence_stdout()  # stdout itself failed (a full disk, /dev/full)
         _say("error", f"cannot write output: {e.strerror or e}")

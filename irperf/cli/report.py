@@ -16,7 +16,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.which != "seed":
+    if args.which.lower() != "seed":
         raise UsageError(f"unknown report {args.which!r}; valid: seed")
     from irperf.api import lower
     from irperf.api import run as run_passes

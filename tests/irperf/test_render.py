@@ -550,3 +550,18 @@ def test_render_imports_no_upper_layer() -> None:
         n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
     }
     assert not roots & {"passes", "lowering", "targets"}
+
+
+def _svg_texts(svg: str) -> list[str]:
+    """The words an SVG shows, in order-free form (graphviz versions move them, not change them)."""
+    return sorted(re.findall(r"<text[^>]*>([^<]*)</text>", svg))
+
+
+@needs_dot
+def test_the_docs_picture_is_what_the_renderer_draws(tmp_path: Path) -> None:
+    """docs/img/vision-collapsed.svg is current: docs/img/regenerate.sh redraws it."""
+    committed = Path(__file__).parents[2] / "docs" / "img" / "vision-collapsed.svg"
+    path = tmp_path / "v.svg"
+    argv = ["lower", MODEL, "--part", "vision", "--svg", str(path), "--collapse-repeats"]
+    assert main([*argv, "--annotate"]) == 0
+    assert _svg_texts(path.read_text()) == _svg_texts(committed.read_text())
