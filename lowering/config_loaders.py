@@ -80,12 +80,22 @@ class _Fields:
         return len(value)
 
 
-def _build(source: str, make: Callable[..., _R], kwargs: Mapping[str, Any]) -> _R:
-    """Construct a record, saying which file a failed consistency check came from."""
+HF_KEYS = {"VisionConfig.": "vision_config.", "TextConfig.": "text_config."}
+"""A record's field is the same-named key of these sections of an HF config.json."""
+
+
+def _build(
+    source: str, make: Callable[..., _R], kwargs: Mapping[str, Any], keys: Mapping[str, str]
+) -> _R:
+    """Construct a record; a failed consistency check names the file and, through ``keys``,
+    the file's own names for the record's fields."""
     try:
         return make(**kwargs)
     except ConfigError as e:
-        raise ConfigError(f"{e} in {source}") from None
+        message = str(e)
+        for name, key in keys.items():
+            message = message.replace(name, key)
+        raise ConfigError(f"{message} in {source}") from None
 
 
 def _hf_rope_theta(text: _Fields) -> float | None:
@@ -158,8 +168,8 @@ def config_from_hf(
 
     return ModelConfig(
         name=name,
-        vision=_build(src, VisionConfig, vision),
-        text=_build(src, TextConfig, text),
+        vision=_build(src, VisionConfig, vision, HF_KEYS),
+        text=_build(src, TextConfig, text, HF_KEYS),
     )
 
 
@@ -244,8 +254,8 @@ def config_from_meta_params(
 
     return ModelConfig(
         name=name,
-        vision=_build(src, VisionConfig, vision),
-        text=_build(src, TextConfig, text),
+        vision=_build(src, VisionConfig, vision, {}),
+        text=_build(src, TextConfig, text, {}),
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from irperf.errors import ConfigError, IrperfError, TargetError, UnknownNameErro
 from lowering import load_model_config
 from targets import load_target, target_names
 from targets.loader import _data_dir
+from tests.robustness.conftest import Scratch
 from tests.robustness.outcome import assert_analysis_invariants, check_cli, robust
 
 CONFIGS = Path(__file__).parents[1] / "data" / "configs"
@@ -70,18 +70,17 @@ def mutate_toml(text: str, data: st.DataObject) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(text: str, suffix: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="irperf-robust-"))
-    path = folder / f"mutated{suffix}"
+def write(scratch: Scratch, text: str, suffix: str) -> Path:
+    path = scratch.new(f"mutated{suffix}")
     path.write_bytes(text.encode("utf-8", errors="surrogateescape"))
     return path
 
 
 @robust
 @given(name=st.sampled_from(target_names()), data=st.data())
-def test_mutated_targets(name: str, data: st.DataObject) -> None:
+def test_mutated_targets(scratch: Scratch, name: str, data: st.DataObject) -> None:
     text = _data_dir().joinpath(f"{name}.toml").read_text("utf-8")
-    path = write(mutate_toml(text, data), ".toml")
+    path = write(scratch, mutate_toml(text, data), ".toml")
     try:
         load_target(path)
     except TargetError as e:
@@ -161,9 +160,9 @@ def mutate_json(obj: dict[str, Any], data: st.DataObject) -> dict[str, Any]:
 
 @robust
 @given(name=st.sampled_from(sorted(p.name for p in CONFIGS.glob("*.json"))), data=st.data())
-def test_mutated_model_configs(name: str, data: st.DataObject) -> None:
+def test_mutated_model_configs(scratch: Scratch, name: str, data: st.DataObject) -> None:
     obj = mutate_json(json.loads((CONFIGS / name).read_text()), data)
-    path = write(json.dumps(obj), ".json")
+    path = write(scratch, json.dumps(obj), ".json")
     try:
         cfg = load_model_config(path)
     except (ConfigError, UnknownNameError) as e:

@@ -4,7 +4,6 @@ naming the plugin; irperf's own passes survive any of them."""
 from __future__ import annotations
 
 import itertools
-import tempfile
 from pathlib import Path
 
 from hypothesis import given
@@ -12,7 +11,8 @@ from hypothesis import strategies as st
 
 import irperf
 from passes.flops import FlopsPass
-from tests.robustness.outcome import check_cli, robust
+from tests.robustness.conftest import Scratch
+from tests.robustness.outcome import check_cli, robust, run_cli
 
 _ids = itertools.count()
 
@@ -74,18 +74,15 @@ def plugins(draw: st.DrawFn) -> tuple[bytes, str]:
     return b"x = '\xff\xfe caf\xe9'\n", name  # not UTF-8
 
 
-def _write(content: bytes, stem: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="irperf-plugin-"))
-    path = folder / f"{stem}.py"
-    path.write_bytes(content)
-    return path
-
-
 @robust
 @given(plugin=plugins(), stem=st.sampled_from(FILE_NAMES), command=st.integers(0, 2))
-def test_failing_plugins(plugin: tuple[bytes, str], stem: str, command: int) -> None:
+def test_failing_plugins(
+    scratch: Scratch, plugin: tuple[bytes, str], stem: str, command: int
+) -> None:
     content, name = plugin
-    path = str(_write(content, stem))
+    file = scratch.new(f"{stem}.py")
+    file.write_bytes(content)
+    path = str(file)
     model = ["llama-3.2-11b-vision", "--part", "text", "--phase", "decode"]
     argv = [
         ["run", *model, "--load", path, "--passes", f"flops,{name}"],
@@ -113,7 +110,6 @@ def test_two_files_with_one_name_do_not_replace_each_other(tmp_path: Path) -> No
     model = ["llama-3.2-11b-vision", "--part", "text", "--phase", "decode"]
     first = ["run", *model, "--load", str(tmp_path / "a" / "twin.py"), "--passes", "twin-pass"]
     assert check_cli(first) is None
-    from tests.robustness.outcome import run_cli
 
     second = ["run", *model, "--load", str(tmp_path / "b" / "twin.py"), "--passes", "twin-pass"]
     code, _, err = run_cli(second)
