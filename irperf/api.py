@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from irperf.checks import show
+from irperf.errors import ConfigError
 from irperf.graph import Graph
 from irperf.pass_manager import Pass, add_loader, build_pass, get_pass, run_pipeline
 
@@ -22,8 +24,14 @@ add_loader(_load_builtin_passes)
 def lower(model: Any, part: str = "full", **options: Any) -> Graph:
     """Lower a model (preset name, config path as ``str`` or ``os.PathLike``, or a ModelConfig)
     into a graph; see ``lowering.lower``."""
+    import inspect
+
     from lowering import lower as _lower
 
+    valid = [p for p in inspect.signature(_lower).parameters if p not in ("model", "part")]
+    unknown = [k for k in options if k not in valid]
+    if unknown:
+        raise ConfigError(f"unknown lowering option {show(unknown[0])}; valid: {', '.join(valid)}")
     return _lower(model, part, **options)
 
 

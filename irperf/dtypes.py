@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from attrs import frozen
 
+from irperf.checks import show
 from irperf.errors import IrperfError
 
 TILE = 32
@@ -60,7 +61,7 @@ def dtype(name: str) -> DType:
         return DTYPES[name.lower()]
     except KeyError:
         valid = ", ".join(sorted(DTYPES))
-        raise IrperfError(f"unknown dtype {name!r}; valid: {valid}") from None
+        raise IrperfError(f"unknown dtype {show(name)}; valid: {valid}") from None
 
 
 def tensor_bytes(shape: tuple[int, ...], dt: DType) -> int:

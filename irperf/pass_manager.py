@@ -228,7 +228,7 @@ def parse_pipeline(text: str) -> list[tuple[str, dict[str, str]]]:
 
 
 def _choices(kind: Any) -> list[str] | None:
-    """The string values a ``Literal[...]`` option (or an optional one) admits, else None."""
+    """The string values a ``Literal[...]`` option admits, else None."""
     if typing.get_origin(kind) is typing.Literal:
         return [str(a) for a in typing.get_args(kind)]
     return None
@@ -298,12 +298,23 @@ def _type_name(kind: Any) -> str:
     return f"{name} or None" if optional else name
 
 
+_FIELDS: dict[type, Mapping[str, attrs.Attribute[Any]]] = {}
+
+
+def option_fields(cls: type[Pass]) -> Mapping[str, attrs.Attribute[Any]]:
+    """A pass class's options by name, with their annotations resolved (once per class)."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        found = _FIELDS[cls] = {f.name: f for f in attrs.fields(attrs.resolve_types(cls))}
+    return found
+
+
 def check_option_types(cls: type[Pass], options: Mapping[str, Any]) -> None:
     """Raise PassError unless every option holds a value of its field's annotated type.
 
     Fields with a converter accept whatever it accepts (``target``: a name or a ``Target``).
     """
-    fields = {f.name: f for f in attrs.fields(attrs.resolve_types(cls))}
+    fields = option_fields(cls)
     for key, value in options.items():
         f = fields.get(key)
         if f is None or f.converter is not None:
@@ -317,7 +328,7 @@ def check_option_types(cls: type[Pass], options: Mapping[str, Any]) -> None:
 def make_pass(name: str, options: Mapping[str, str] | None = None) -> Pass:
     """Instantiate a registered pass from string options, converted by the fields' types."""
     cls = get_pass(name)
-    fields = {f.name: f for f in attrs.fields(attrs.resolve_types(cls))}
+    fields = option_fields(cls)
     kwargs: dict[str, Any] = {}
     for key, value in (options or {}).items():
         f = fields.get(key)
@@ -333,8 +344,10 @@ def build_pass(cls: type[Pass], options: Mapping[str, Any]) -> Pass:
     prefix = f"pass '{cls.name}': "
     try:
         return cls(**options)
-    except (IrperfError, TypeError, ValueError) as e:
-        message = one_line(str(e))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # a user pass's own validators may raise anything
+        message = one_line(str(e)) if isinstance(e, IrperfError | TypeError) else describe(e)
         raise PassError(message if message.startswith(prefix) else prefix + message) from None
 
 
@@ -351,6 +364,8 @@ def build_pipeline(spec: str | Sequence[str | Pass]) -> list[Pass]:
     for item in spec:
         if isinstance(item, Pass):
             out.append(item)
+        elif isinstance(item, type) and issubclass(item, Pass):
+            out.append(build_pass(item, {}))
         elif isinstance(item, str):
             out += build_pipeline(item)
         else:

@@ -25,7 +25,7 @@ _Validator = Callable[[Any, "Attribute[Any]", Any], None]
 
 def _owner(instance: object) -> str:
     name = getattr(instance, "name", None)
-    return f"target {name!r}: " if isinstance(name, str) else ""
+    return f"target {show(name)}: " if isinstance(name, str) else ""
 
 
 def _nonempty(instance: object, attribute: Attribute[Any], value: str) -> None:
@@ -140,7 +140,7 @@ class Target:
     sources: tuple[str, ...]
 
     def __attrs_post_init__(self) -> None:
-        where = f"target {self.name!r}"
+        where = f"target {show(self.name)}"
         if self.mesh[0] * self.mesh[1] != self.chips:
             raise TargetError(f"{where}: mesh {self.mesh} does not hold {self.chips} chips")
         if self.l1_usable_bytes_per_core > self.l1_bytes_per_core:
@@ -194,7 +194,9 @@ class Target:
             if key in by_key:
                 return by_key[key]
         valid = ", ".join(f"{d}/{f}" for d, f in by_key)
-        raise TargetError(f"target {self.name!r} has no compute rate for {dt}/{fi}; valid: {valid}")
+        raise TargetError(
+            f"target {show(self.name)} has no compute rate for {dt}/{fi}; valid: {valid}"
+        )
 
     def fidelity_for(self, dtype: str) -> str:
         """The fidelity ``dtype`` runs at by default on this target."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from irperf.checks import show
 from irperf.cli.common import UsageError, fmt_int, print_json, table
 
 
@@ -17,7 +18,7 @@ def add_parsers(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.which.lower() != "seed":
-        raise UsageError(f"unknown report {args.which!r}; valid: seed")
+        raise UsageError(f"unknown report {show(args.which)}; valid: seed")
     from irperf.api import lower
     from irperf.api import run as run_passes
     from passes.seed_report import SEED_MODEL, seed_pipeline, seed_tables

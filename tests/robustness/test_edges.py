@@ -171,3 +171,8 @@ def test_wrong_option_types_are_pass_errors() -> None:
         irperf.lower("llama-3.2-11b-vision", "vision", batch="2")
     with pytest.raises(IrperfError):
         irperf.lower(42)  # type: ignore[arg-type]
+
+
+def test_unknown_lowering_options_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown lowering option 'bogus'; valid: batch"):
+        irperf.lower("llama-3.2-11b-vision", "vision", bogus=1)
