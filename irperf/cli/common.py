@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from irperf.checks import show
 from irperf.errors import IrperfError, OutputError
 
 
@@ -15,8 +16,62 @@ class UsageError(IrperfError):
     """Bad command-line usage."""
 
 
+_GIVEN = "_given_options"
+"""Namespace attribute: the value each option was given, to catch one given twice."""
+
+
+def _given_once(
+    parser: argparse.ArgumentParser,
+    namespace: argparse.Namespace,
+    dest: str,
+    value: Any,
+    option: str | None,
+) -> None:
+    """A flag given twice with two values contradicts itself (argparse would keep the last)."""
+    given: dict[str, tuple[Any, str]] = namespace.__dict__.setdefault(_GIVEN, {})
+    said = option or dest
+    if not isinstance(value, bool):
+        said += f" {show(value)}"
+    if dest in given and given[dest][0] != value:
+        parser.error(f"{given[dest][1]} contradicts {said}")
+    given[dest] = (value, said)
+
+
+class StoreOnce(argparse._StoreAction):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        _given_once(parser, namespace, self.dest, values, option_string)
+        super().__call__(parser, namespace, values, option_string)
+
+
+class BooleanOnce(argparse.BooleanOptionalAction):
+    """``--image`` / ``--no-image``, refusing both at once."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        value = option_string is not None and not option_string.startswith("--no-")
+        _given_once(parser, namespace, self.dest, value, option_string)
+        super().__call__(parser, namespace, values, option_string)
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error as one line (exit code 2) instead of usage + error."""
+    """argparse that reports a usage error as one line (exit code 2) instead of usage + error,
+    and refuses an option given twice with different values."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, StoreOnce)
+        self.register("action", "store", StoreOnce)
 
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("irperf").strip()  # main prints "irperf: error:"
@@ -52,7 +107,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--image",
-        action=argparse.BooleanOptionalAction,
+        action=BooleanOnce,
         default=True,
         help="each sequence holds an image (default); --no-image: a text-only prompt, every "
         "cross-attention layer skipped",
@@ -155,6 +210,8 @@ def print_json(obj: Any) -> None:
         text = json.dumps(obj, indent=2, allow_nan=False)
     except ValueError as e:
         raise OutputError(f"the result holds a non-finite number, not valid JSON: {e}") from None
+    except TypeError as e:  # a plugin's record that JSON cannot hold
+        raise OutputError(f"the result cannot be written as JSON: {e}") from None
     sys.stdout.write(text + "\n")
 
 

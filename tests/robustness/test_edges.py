@@ -176,3 +176,23 @@ def test_wrong_option_types_are_pass_errors() -> None:
 def test_unknown_lowering_options_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="unknown lowering option 'bogus'; valid: batch"):
         irperf.lower("llama-3.2-11b-vision", "vision", bogus=1)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--part", "vision", "--part", "text"], "--part 'vision' contradicts --part 'text'"),
+        (["--part", "text", "--image", "--no-image"], "--image contradicts --no-image"),
+        (["--part", "text", "--batch=2", "--batch", "3"], "--batch 2 contradicts --batch 3"),
+    ],
+)
+def test_a_flag_given_twice_with_two_values_is_a_contradiction(
+    argv: list[str], message: str
+) -> None:
+    code, _, err = run_cli(["analyze", "llama-3.2-11b-vision", *argv])
+    assert code == 2 and err == f"irperf: error: analyze: {message}\n"
+    # the same value twice says nothing new, and is no contradiction
+    assert (
+        check_cli(["analyze", "llama-3.2-11b-vision", "--part", "vision", "--part", "vision"])
+        is None
+    )
