@@ -39,6 +39,38 @@ def show(value: object, limit: int = ECHO_CHARS) -> str:
     return f"{text[: limit - 3]}... ({len(text):,} characters)"
 
 
+MAX_INPUT_FILE_BYTES = 16 * 2**20
+"""A config or target file larger than 16 MiB is no config (``/dev/zero`` would fill memory)."""
+
+
+def input_file_problem(path: object) -> str | None:
+    """Why ``path`` cannot be read as an input file (a missing file, a directory, a device, a
+    NUL in its name, too large), or None."""
+    import os
+
+    try:
+        text = os.fspath(path)  # type: ignore[call-overload]
+    except TypeError:
+        return f"path {show(path)} is not a path"
+    if "\x00" in text:
+        return f"path {show(text)} holds a NUL character"
+    try:
+        st = os.stat(text)
+    except FileNotFoundError:
+        return f"file not found: {show(text)}"
+    except OSError as e:
+        return f"file {show(text)} cannot be read: {e.strerror or e}"
+    import stat
+
+    if stat.S_ISDIR(st.st_mode):
+        return f"path {show(text)} is a directory, not a file"
+    if not stat.S_ISREG(st.st_mode):
+        return f"path {show(text)} is not a regular file (a device or a pipe)"
+    if st.st_size > MAX_INPUT_FILE_BYTES:
+        return f"file {show(text)} is {st.st_size:,} bytes, more than an input file may be (16 MiB)"
+    return None
+
+
 def one_line(text: str) -> str:
     """``text`` with its whitespace runs (newlines included) folded to single spaces."""
     return " ".join(text.split())

@@ -269,7 +269,12 @@ def _convert(pass_name: str, key: str, value: str, kind: Any) -> Any:
         raise PassError(
             f"pass '{pass_name}': option {key}={show(value)} is not a {kind.__name__}"
         ) from None
-    return value
+    if kind is str or kind is Any or isinstance(kind, str):  # a string: an unresolved annotation
+        return value
+    raise PassError(
+        f"pass '{pass_name}': option {key} is a {_type_name(kind)}, which a pipeline string "
+        f"cannot give; build the pass in Python"
+    )
 
 
 def _type_ok(value: Any, kind: Any) -> bool:
@@ -305,7 +310,11 @@ def option_fields(cls: type[Pass]) -> Mapping[str, attrs.Attribute[Any]]:
     """A pass class's options by name, with their annotations resolved (once per class)."""
     found = _FIELDS.get(cls)
     if found is None:
-        found = _FIELDS[cls] = {f.name: f for f in attrs.fields(attrs.resolve_types(cls))}
+        try:
+            fields = attrs.fields(attrs.resolve_types(cls))
+        except Exception:  # a plugin's annotation that names something out of scope
+            fields = attrs.fields(cls)  # left as strings: such options go unchecked
+        found = _FIELDS[cls] = {f.name: f for f in fields}
     return found
 
 

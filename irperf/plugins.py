@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-from irperf.checks import one_line, show
+from irperf.checks import input_file_problem, one_line, show
 from irperf.errors import IrperfError, PluginError
 
 MODULE_PREFIX = "irperf_plugin_"
@@ -57,6 +57,8 @@ def load_plugin(spec: str | os.PathLike[str]) -> ModuleType:
     text = os.fspath(spec)
     if not text.strip():
         raise PluginError("--load needs a .py file or a module name, got ''")
+    if "\x00" in text:
+        raise PluginError(f"--load {show(text)}: a path or module name holds a NUL character")
     if text.endswith(".py") or os.sep in text or "/" in text:
         return _load_file(Path(text), text)
     try:
@@ -68,10 +70,9 @@ def load_plugin(spec: str | os.PathLike[str]) -> ModuleType:
 
 
 def _load_file(path: Path, text: str) -> ModuleType:
-    if not path.exists():
-        raise PluginError(f"--load: no such file {show(text)}")
-    if not path.is_file():
-        raise PluginError(f"--load: {show(text)} is not a file")
+    problem = input_file_problem(path)
+    if problem is not None:
+        raise PluginError(f"--load: {problem}")
     resolved = path.resolve()
     name = module_name(resolved)
     loaded = sys.modules.get(name)

@@ -328,15 +328,16 @@ def render_to_file(
             f"{full:,} nodes are more than graphviz lays out in a minute: each run of repeated "
             f"blocks is drawn once (--dot writes every node)"
         )
+    source_bytes = source.encode("utf-8", errors="backslashreplace")  # a non-UTF-8 file name
     if fmt == "dot":
-        data = source.encode()
+        data = source_bytes
     else:
         if drawn > LAYOUT_NODES:
             raise OutputError(
                 f"a {fmt} of {drawn:,} nodes would take graphviz more than a minute (at most "
                 f"{LAYOUT_NODES:,}); draw a --part, use --collapse-repeats, or write --dot"
             )
-        data = _run_dot(source, fmt, timeout_s)
+        data = _run_dot(source_bytes, fmt, timeout_s)
     try:
         Path(path).write_bytes(data)
     except OSError as e:
@@ -344,13 +345,13 @@ def render_to_file(
     return Drawing(nodes=drawn, collapsed=collapse, note=note)
 
 
-def _run_dot(source: str, fmt: str, timeout_s: float) -> bytes:
+def _run_dot(source: bytes, fmt: str, timeout_s: float) -> bytes:
     exe = shutil.which("dot")
     if exe is None:
         raise OutputError(f"{fmt} output {_NO_DOT}")
     try:
         done = subprocess.run(
-            [exe, f"-T{fmt}"], input=source.encode(), capture_output=True, timeout=timeout_s
+            [exe, f"-T{fmt}"], input=source, capture_output=True, timeout=timeout_s
         )
     except subprocess.TimeoutExpired:
         raise OutputError(

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from attrs import frozen
 
-from irperf.checks import ECHO_CHARS, in_range, range_text, show
+from irperf.checks import ECHO_CHARS, in_range, input_file_problem, range_text, show
 from irperf.errors import ConfigError, UnknownNameError
 from lowering.config import WIDTH, ModelConfig, TextConfig, VisionConfig, field_range
 from lowering.presets import PRESETS, preset_names
@@ -273,9 +273,26 @@ def json_kind(value: object) -> str:
     return kinds.get(type(value), "a number")
 
 
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object whose keys are unique: a key given twice contradicts itself."""
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {show(key)} is given twice")
+        out[key] = value
+    return out
+
+
 def _read_json_object(path: Path, shown: str) -> Mapping[str, object]:
+    problem = input_file_problem(path)
+    if problem is not None:
+        raise ConfigError(f"model config {problem}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_reject_constant)
+        data = json.loads(
+            path.read_text(encoding="utf-8"),
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+        )
     except FileNotFoundError:
         raise ConfigError(f"model config file not found: {shown}") from None
     except IsADirectoryError:
@@ -290,7 +307,7 @@ def _read_json_object(path: Path, shown: str) -> Mapping[str, object]:
         ) from None
     except RecursionError:
         raise ConfigError(f"{shown}: JSON nested too deeply") from None
-    except ValueError as e:  # NaN/Infinity, or an integer longer than Python converts
+    except ValueError as e:  # NaN, a repeated key, an integer longer than Python converts
         raise ConfigError(f"{shown}: malformed JSON: {show(str(e))[1:-1]}") from None
     if not isinstance(data, dict):
         raise ConfigError(
@@ -325,6 +342,8 @@ def load_model_config(name_or_path: str | os.PathLike[str]) -> ModelConfig:
             f"a model is a preset name, a config path or a ModelConfig, got {show(name_or_path)}"
         )
     text = os.fspath(name_or_path)
+    if "\x00" in text:
+        raise ConfigError(f"the model path {show(text)} holds a NUL character")
     if not text.strip():
         raise UnknownNameError(
             f"a model name must not be empty; valid names: {', '.join(preset_names())} "

@@ -25,6 +25,7 @@ from passes.fusion_greedy import (
     CAPACITY_RANGE,
     FusionStep,
     capacity_bytes,
+    check_capacity,
     compute_seconds,
     greedy_fusion,
 )
@@ -67,6 +68,7 @@ def plan_fusion(
     ``greedy`` reads FlopCount records and costs on ``target`` with the ``convention``'s bytes;
     ``capacity`` overrides the target's on-chip limit."""
     s = get_strategy(strategy) if isinstance(strategy, str) else strategy
+    check_capacity(capacity)
     if s.decompose_attention and any(isinstance(n.op, SDPA) for n in graph):
         raise PassError(
             f"strategy '{s.name}' works on decomposed attention; run decompose-attention first"
@@ -111,6 +113,13 @@ class FusePass(AnalysisPass):
     target: Target = field(factory=default_target, converter=as_target)
     convention: Convention = field(default="matmul-only", validator=one_of(*CONVENTIONS))
     capacity_bytes: int | None = field(default=None, validator=CAPACITY_RANGE)
+
+    def __attrs_post_init__(self) -> None:
+        if self.capacity_bytes is not None and not get_strategy(self.strategy).greedy:
+            raise PassError(
+                f"pass 'fuse': option capacity_bytes limits greedy; strategy "
+                f"'{self.strategy}' is a rule table and never reads it"
+            )
 
     def analyze(self, graph: Graph) -> Mapping[str, FusionGroup]:
         return plan_fusion(

@@ -15,10 +15,11 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Mapping
+from typing import Any
 
-from attrs import frozen
+from attrs import Attribute, frozen
 
-from irperf.checks import range_validator
+from irperf.checks import check_range
 from irperf.errors import PassError
 from irperf.graph import Graph
 from passes.flops import FlopCount
@@ -51,15 +52,20 @@ class FusionStep:
 
 
 MAX_CAPACITY_BYTES = 2**50
-CAPACITY_RANGE = range_validator(
-    0,
-    MAX_CAPACITY_BYTES,
-    integer=True,
-    error=PassError,
-    where=lambda inst, attribute: f"pass 'fuse': option {attribute.name}",
-    optional=True,
-)
 """An on-chip limit override: 0 (fuse nothing) to 1 PiB."""
+
+
+def check_capacity(value: object, what: str = "capacity") -> None:
+    """A PassError unless ``value`` is None (the target's own limit) or in range."""
+    if value is not None:
+        check_range(value, 0, MAX_CAPACITY_BYTES, integer=True, what=what, error=PassError)
+
+
+def _capacity_option(inst: object, attribute: Attribute[Any], value: object) -> None:
+    check_capacity(value, f"pass 'fuse': option {attribute.name}")
+
+
+CAPACITY_RANGE = _capacity_option
 
 
 def capacity_bytes(target: Target) -> int:

@@ -10,6 +10,8 @@ from typing import Any
 
 from attrs import asdict, frozen
 
+from irperf.checks import show
+from irperf.errors import PassError
 from irperf.graph import Graph
 from irperf.pass_manager import Pass, run_pipeline
 from passes.bytes import Traffic
@@ -206,6 +208,13 @@ def run_all(
     capacity: int | None = None,
 ) -> dict[str, StrategyRun]:
     """Every strategy run, the baseline ``none`` first."""
+    if (
+        isinstance(strategies, str)
+        or not isinstance(strategies, list | tuple)
+        or not strategies
+        or not all(isinstance(s, str) for s in strategies)
+    ):
+        raise PassError(f"strategies must be a list of strategy names, got {show(strategies)}")
     return {
         s: run_strategy(graph, s, target=target, convention=convention, capacity=capacity)
         for s in dict.fromkeys([BASELINE, *strategies])

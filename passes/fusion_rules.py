@@ -15,7 +15,7 @@ from typing import TypeAlias
 from attrs import frozen
 
 from irperf.checks import show
-from irperf.errors import PassError, UnknownNameError
+from irperf.errors import PassError, PluginError, UnknownNameError
 from irperf.graph import Graph, Node
 from irperf.ops import (
     Add,
@@ -32,6 +32,7 @@ from irperf.ops import (
     Unary,
 )
 from irperf.pass_manager import failures_note, load_entry_points
+from irperf.plugins import describe
 
 Pattern: TypeAlias = type[Op] | tuple[type[Op], ...]
 """Op classes a node's op must be an instance of (a family base class matches the family)."""
@@ -95,7 +96,17 @@ class FusionRule:
     def matches(self, ctx: RuleContext, producer: Node, consumer: Node) -> bool:
         if not (isinstance(producer.op, self.producer) and isinstance(consumer.op, self.consumer)):
             return False
-        return self.condition is None or bool(self.condition(ctx, producer, consumer))
+        if self.condition is None:
+            return True
+        try:
+            return bool(self.condition(ctx, producer, consumer))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:  # a user's rule: name it and the nodes it was asked about
+            raise PluginError(
+                f"fusion rule '{self.name}' failed on {producer.name} -> {consumer.name}: "
+                f"{describe(e)}"
+            ) from e
 
 
 FusionRules: TypeAlias = list[FusionRule]
@@ -206,8 +217,10 @@ def register_strategy(
     description: str = "",
 ) -> Strategy:
     """Make a rule table available as ``fuse{strategy=name}`` and ``irperf fusion --compare``."""
-    if not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", name):
+    if not (isinstance(name, str) and re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", name)):
         raise PassError(f"fusion strategy name {show(name)} is not kebab-case")
+    if not isinstance(rules, Sequence) or isinstance(rules, str):
+        raise PassError(f"fusion strategy '{name}': rules must be a list of FusionRule")
     for r in rules:
         if not isinstance(r, FusionRule):
             raise PassError(f"fusion strategy '{name}': {show(r)} is not a FusionRule")

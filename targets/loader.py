@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import tomllib
@@ -14,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from irperf.checks import ECHO_CHARS, show
+from irperf.checks import ECHO_CHARS, input_file_problem, show
 from irperf.errors import TargetError
 from targets.target import ComputeRate, Link, Target
 
@@ -66,17 +67,11 @@ def load_target(name_or_path: str | os.PathLike[str] | Target) -> Target:
             f"unknown target {show(text)}; valid names: {', '.join(names)}, "
             f"or a path to a {_SUFFIX} file"
         )
+    problem = input_file_problem(text)
+    if problem is not None:
+        raise TargetError(f"target {problem}")
     path = Path(text)
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        raise TargetError(f"target file not found: {show(text)}") from None
-    except OSError as e:
-        raise TargetError(
-            f"cannot read target file {show(text)}: {e.strerror or _one_line(e)}"
-        ) from None
-    if not path.is_file():
-        raise TargetError(f"target path {show(text)} is not a file")
+    stat = path.stat()
     return _from_file(str(path.resolve()), stat.st_mtime_ns, stat.st_size, text)
 
 
@@ -118,6 +113,8 @@ def default_target() -> Target:
 
 def parse_target(text: str, source: str = "<string>") -> Target:
     """A Target from TOML text; ``source`` names the file in error messages."""
+    if not isinstance(text, str):
+        raise TargetError(f"{source}: target text must be a str, got {show(text)}")
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -136,9 +133,7 @@ def _record_kwargs(table: dict[str, Any], cls: type[Any], prefix: str) -> dict[s
     names = [f.name for f in fields]
     for key in table:
         if key not in names:
-            raise TargetError(
-                f"unknown field {show(prefix + key)}; valid fields: {', '.join(names)}"
-            )
+            raise TargetError(f"unknown field {show(prefix + key)}; {_suggest(key, names)}")
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for f in fields:
@@ -188,6 +183,12 @@ def _compute(value: object, cores_per_chip: int) -> tuple[ComputeRate, ...]:
             )
         rates.append(_record(entry, ComputeRate, f"{where}."))
     return tuple(rates)
+
+
+def _suggest(key: str, names: list[str]) -> str:
+    """``did you mean 'x'?`` for a near miss, else every valid field."""
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else f"valid fields: {', '.join(names)}"
 
 
 def _table(value: object, where: str) -> dict[str, Any]:

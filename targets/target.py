@@ -7,7 +7,7 @@ from typing import Any
 
 from attrs import Attribute, Factory, field, frozen
 
-from irperf.checks import in_range, range_validator, show
+from irperf.checks import in_range, is_int, range_validator, show
 from irperf.dtypes import DTYPES
 from irperf.errors import TargetError
 
@@ -161,6 +161,11 @@ class Target:
                     f"{where}: fidelity_by_dtype pairs {dt} twice ({paired[dt]} and {fi})"
                 )
             paired[dt] = fi
+            if fi not in {c.fidelity for c in self.compute}:
+                raise TargetError(
+                    f"{where}: fidelity_by_dtype pairs {dt} with {fi}, a fidelity no compute "
+                    f"rate lists"
+                )
             self.rate(dt, fi)  # and so must every pairing
 
     @property
@@ -187,6 +192,11 @@ class Target:
 
         An exact match wins; then a fidelity-free rate for the dtype, then the ``any`` dtype.
         """
+        for name, value in (("dtype", dtype), ("fidelity", fidelity)):
+            if value is not None and not isinstance(value, str):
+                raise TargetError(
+                    f"target {show(self.name)}: {name} must be a name, got {show(value)}"
+                )
         dt = self.default_dtype if dtype is None else dtype.lower()
         fi = self.fidelity_for(dt) if fidelity is None else fidelity.lower()
         by_key = {(c.dtype, c.fidelity): c for c in self.compute}
@@ -195,11 +205,14 @@ class Target:
                 return by_key[key]
         valid = ", ".join(f"{d}/{f}" for d, f in by_key)
         raise TargetError(
-            f"target {show(self.name)} has no compute rate for {dt}/{fi}; valid: {valid}"
+            f"target {show(self.name)} has no compute rate for {show(dt)[1:-1]}/{show(fi)[1:-1]}; "
+            f"valid: {valid}"
         )
 
     def fidelity_for(self, dtype: str) -> str:
         """The fidelity ``dtype`` runs at by default on this target."""
+        if not isinstance(dtype, str):
+            raise TargetError(f"target {show(self.name)}: dtype must be a name, got {show(dtype)}")
         return dict(self.fidelity_by_dtype).get(dtype.lower(), self.default_fidelity)
 
     def peak_flops_per_s(self, dtype: str | None = None, fidelity: str | None = None) -> float:
@@ -208,4 +221,8 @@ class Target:
 
     def matmul_rate_divisor(self, rows: int) -> int:
         """How many times slower a matmul runs when its input has ``rows`` rows."""
+        if not is_int(rows):
+            raise TargetError(
+                f"target {show(self.name)}: rows must be an integer, got {show(rows)}"
+            )
         return self.small_m_rate_divisor if rows < self.small_m_rows else 1

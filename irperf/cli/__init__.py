@@ -12,6 +12,7 @@ What a user gives irperf and what irperf does with a bad one (``docs/errors.md``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -47,7 +48,18 @@ def _say(prefix: str, message: str) -> None:
     text = one_line(message)
     if len(text) > MESSAGE_CHARS:
         text = text[: MESSAGE_CHARS - 3] + "..."
-    print(f"irperf: {prefix}: {text}", file=sys.stderr)
+    with contextlib.suppress(OSError, ValueError):  # stderr closed: the exit code still says it
+        print(f"irperf: {prefix}: {text}", file=sys.stderr)
+
+
+def _tolerant_streams() -> None:
+    """Characters the terminal's encoding lacks (a file name in another script, under
+    ``PYTHONIOENCODING=ascii``) are escaped, never a UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(OSError, ValueError):
+                reconfigure(errors="backslashreplace")
 
 
 def _silence_stdout() -> None:
@@ -60,6 +72,7 @@ def _silence_stdout() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_streams()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

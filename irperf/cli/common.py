@@ -37,7 +37,12 @@ def _given_once(
     given[dest] = (value, said)
 
 
-class StoreOnce(argparse._StoreAction):
+class _Once(argparse.Action):
+    """An action that refuses its option given a second, different value."""
+
+    def given(self, values: Any, option_string: str | None) -> Any:
+        return values
+
     def __call__(
         self,
         parser: argparse.ArgumentParser,
@@ -45,23 +50,19 @@ class StoreOnce(argparse._StoreAction):
         values: Any,
         option_string: str | None = None,
     ) -> None:
-        _given_once(parser, namespace, self.dest, values, option_string)
+        _given_once(parser, namespace, self.dest, self.given(values, option_string), option_string)
         super().__call__(parser, namespace, values, option_string)
 
 
-class BooleanOnce(argparse.BooleanOptionalAction):
+class StoreOnce(_Once, argparse._StoreAction):
+    pass
+
+
+class BooleanOnce(_Once, argparse.BooleanOptionalAction):
     """``--image`` / ``--no-image``, refusing both at once."""
 
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        value = option_string is not None and not option_string.startswith("--no-")
-        _given_once(parser, namespace, self.dest, value, option_string)
-        super().__call__(parser, namespace, values, option_string)
+    def given(self, values: Any, option_string: str | None) -> Any:
+        return option_string is not None and not option_string.startswith("--no-")
 
 
 class Parser(argparse.ArgumentParser):
@@ -76,6 +77,13 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("irperf").strip()  # main prints "irperf: error:"
         raise UsageError(f"{command}: {message}" if command else message)
+
+
+def output_file(text: str) -> str:
+    """An argparse type: a path to write, never empty (an empty one would read as not given)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an output file path must not be empty")
+    return text
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from irperf.checks import check_range
 from irperf.cli.common import (
     UsageError,
     add_convention_arg,
     add_model_args,
     lower_from_args,
+    output_file,
     print_json,
     refuse_unused,
 )
@@ -62,7 +62,12 @@ def add_parsers(sub: Any) -> None:
         help="import a module or .py file that registers strategies (repeatable)",
     )
     for fmt in PICTURES:
-        p.add_argument(f"--{fmt}", metavar="FILE", help=f"with --strategy: draw {fmt.upper()}")
+        p.add_argument(
+            f"--{fmt}",
+            metavar="FILE",
+            type=output_file,
+            help=f"with --strategy: draw {fmt.upper()}",
+        )
     p.set_defaults(func=run)
 
 
@@ -92,7 +97,7 @@ def _title(h: dict[str, Any], target: Any, graph: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from irperf.plugins import load_plugin
-    from passes.fusion_greedy import MAX_CAPACITY_BYTES
+    from passes.fusion_greedy import check_capacity
     from passes.fusion_rules import get_strategy
     from targets import load_target
 
@@ -117,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
                 for fmt in PICTURES
             ),
             ("--log", args.log and not greedy, "prints greedy's steps; compare or pick greedy"),
+            ("--log", args.log and args.json, "is for the table; --json always holds the log"),
             (
                 "--capacity-bytes",
                 args.capacity_bytes is not None and not (greedy or args.opportunities),
@@ -128,15 +134,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if top_given and args.top < 1:
         raise UsageError(f"fusion: --top must be an integer from 1, got {args.top}")
-    if args.capacity_bytes is not None:
-        check_range(
-            args.capacity_bytes,
-            0,
-            MAX_CAPACITY_BYTES,
-            integer=True,
-            what="fusion: --capacity-bytes",
-            error=UsageError,
-        )
+    check_capacity(args.capacity_bytes, "fusion: --capacity-bytes")
     target = load_target(args.target)
     graph = lower_from_args(args)
     header = _header(graph, target, args)

@@ -5,16 +5,26 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from irperf.cli.common import add_convention_arg, add_model_args, lower_from_args, refuse_unused
+from irperf.cli.common import (
+    add_convention_arg,
+    add_model_args,
+    lower_from_args,
+    output_file,
+    refuse_unused,
+)
 
 
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser("lower", help="lower a model; write graphviz DOT/SVG/PNG")
     add_model_args(p)
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--dot", metavar="FILE", help="write DOT source")
-    out.add_argument("--svg", metavar="FILE", help="render SVG (needs the 'dot' binary)")
-    out.add_argument("--png", metavar="FILE", help="render PNG (needs the 'dot' binary)")
+    out.add_argument("--dot", metavar="FILE", type=output_file, help="write DOT source")
+    out.add_argument(
+        "--svg", metavar="FILE", type=output_file, help="render SVG (needs the 'dot' binary)"
+    )
+    out.add_argument(
+        "--png", metavar="FILE", type=output_file, help="render PNG (needs the 'dot' binary)"
+    )
     p.add_argument(
         "--collapse-repeats",
         action="store_true",

@@ -102,15 +102,20 @@ def vision_flops(cfg: ModelConfig, n: int) -> int:
     return conv + (v.num_hidden_layers + v.num_global_layers) * layer + projector
 
 
-def text_flops(cfg: ModelConfig, r: dict[str, Any]) -> int:
-    t = cfg.text
-    d, h, kv, hd, f = (
+def text_dims(t: TextConfig) -> tuple[int, int, int, int, int]:
+    """Width, query heads, KV heads, head dimension, FFN width."""
+    return (
         t.hidden_size,
         t.num_attention_heads,
         t.num_key_value_heads,
         t.head_dim,
         t.intermediate_size,
     )
+
+
+def text_flops(cfg: ModelConfig, r: dict[str, Any]) -> int:
+    t = cfg.text
+    d, h, kv, hd, f = text_dims(t)
     b = r["batch"]
     image = vision_tokens(cfg.vision)[2] * r.get("images", 1) if r["image"] else 0
     prefill = r["phase"] == "prefill"
@@ -150,13 +155,7 @@ def vision_params(cfg: ModelConfig) -> int:
 
 def text_params(cfg: ModelConfig) -> int:
     t = cfg.text
-    d, h, kv, hd, f = (
-        t.hidden_size,
-        t.num_attention_heads,
-        t.num_key_value_heads,
-        t.head_dim,
-        t.intermediate_size,
-    )
+    d, h, kv, hd, f = text_dims(t)
     self_layer = d * h * hd + 2 * d * kv * hd + h * hd * d + 3 * d * f + 2 * d
     cross_layer = self_layer + 2 * hd + 2  # q/k norms and two gates
     embed = (t.vocab_size + HF_EMBEDDING_EXTRA_ROWS) * d

@@ -201,7 +201,7 @@ def test_missing_field(tmp_path: Path) -> None:
 
 def test_unknown_field(tmp_path: Path) -> None:
     path = edited(tmp_path, "clock_hz = 1e9\n", "clock_hz = 1e9\nclock_mhz = 1000\n")
-    with pytest.raises(TargetError, match=r"unknown field 'clock_mhz'"):
+    with pytest.raises(TargetError, match=r"unknown field 'clock_mhz'; did you mean 'clock_hz'\?"):
         load_target(path)
 
 
