@@ -31,12 +31,23 @@ def show(value: object, limit: int = ECHO_CHARS) -> str:
         and not isinstance(value, bool)
         and value.bit_length() > _BIG_INT_BITS
     ):
-        digits = int(value.bit_length() * math.log10(2)) + 1
-        return f"an integer of about {digits:,} digits"
+        return f"an integer of {_digits(value):,} digits"
     text = repr(value)
     if len(text) <= limit:
         return text
-    return f"{text[: limit - 3]}... ({len(text):,} characters)"
+    size = len(value) if isinstance(value, str) else len(text)
+    return f"{text[: limit - 3]}... ({size:,} characters)"
+
+
+def _digits(value: int) -> int:
+    """Decimal digits of ``value``, exactly, without ``str`` (which refuses 4,300 digits)."""
+    n = abs(value)
+    d = max(1, int((n.bit_length() - 1) * math.log10(2)))  # within one of the answer
+    while 10**d <= n:
+        d += 1
+    while d > 1 and 10 ** (d - 1) > n:
+        d -= 1
+    return d
 
 
 MAX_INPUT_FILE_BYTES = 16 * 2**20
