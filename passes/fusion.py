@@ -33,7 +33,7 @@ from passes.fusion_partition import Partition
 from passes.fusion_rules import MATMUL_LIKE, Strategy, get_strategy, match_pairs
 from passes.fusion_traffic import TrafficModel, Transfer, group_indices, transfers
 from targets import Target, load_target
-from targets.loader import as_target, default_target
+from targets.loader import default_target
 
 
 @frozen(kw_only=True)
@@ -110,7 +110,7 @@ class FusePass(AnalysisPass):
     summary: ClassVar[str] = "group ops into fused kernels by a strategy"
     record_type: ClassVar[type] = FusionGroup
     strategy: str = field(default="flash-attention", validator=_strategy)
-    target: Target = field(factory=default_target, converter=as_target)
+    target: Target = field(factory=default_target, converter=load_target)
     convention: Convention = field(default="matmul-only", validator=one_of(*CONVENTIONS))
     capacity_bytes: int | None = field(default=None, validator=CAPACITY_RANGE)
 

@@ -23,7 +23,7 @@ from irperf.pass_manager import AnalysisPass, register_pass
 from passes.bytes import Traffic
 from passes.flops import FlopCount
 from targets import Target
-from targets.loader import as_target, default_target
+from targets.loader import default_target, load_target
 from targets.target import FIDELITIES
 
 
@@ -125,7 +125,7 @@ class RooflinePass(AnalysisPass):
     summary: ClassVar[str] = "roofline compute and memory time per node on a target"
     record_type: ClassVar[type] = RooflineTime
     requires: ClassVar[tuple[type, ...]] = (FlopCount, Traffic)
-    target: Target = field(factory=default_target, converter=as_target)
+    target: Target = field(factory=default_target, converter=load_target)
     mfu: float = field(default=1.0, validator=_fraction)
     mbu: float = field(default=1.0, validator=_fraction)
     fidelity: str | None = field(default=None, validator=_optional_fidelity)

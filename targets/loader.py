@@ -31,8 +31,15 @@ def _data_dir() -> Traversable:
 
 def target_names() -> list[str]:
     """Names of the targets shipped in ``targets/data``, sorted."""
-    return sorted(
-        f.name.removesuffix(_SUFFIX) for f in _data_dir().iterdir() if f.name.endswith(_SUFFIX)
+    return list(_shipped_names())
+
+
+@functools.cache
+def _shipped_names() -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            f.name.removesuffix(_SUFFIX) for f in _data_dir().iterdir() if f.name.endswith(_SUFFIX)
+        )
     )
 
 
@@ -42,7 +49,8 @@ def list_targets() -> list[Target]:
 
 
 def load_target(name_or_path: str | os.PathLike[str] | Target) -> Target:
-    """A shipped target by name (``n300``, in any case), or one read from a ``.toml`` file.
+    """A shipped target by name (``n300``, in any case), or one read from a ``.toml`` file; a
+    loaded ``Target`` is returned as it is (pass options take either: this is their converter).
 
     A file is parsed once per process (again only if it changes on disk): sweeps and pipelines
     that name one target many times share one frozen ``Target``.
@@ -96,11 +104,6 @@ def _from_file(resolved: str, mtime_ns: int, size: int, shown: str) -> Target:
             f"cannot read target file {show(shown)}: {e.strerror or _one_line(e)}"
         ) from None
     return parse_target(text, shown)
-
-
-def as_target(value: str | os.PathLike[str] | Target) -> Target:
-    """A pass option's target: a loaded ``Target`` as it is, else ``load_target(value)``."""
-    return value if isinstance(value, Target) else load_target(value)
 
 
 DEFAULT_TARGET = "n300-seed"
