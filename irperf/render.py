@@ -126,9 +126,9 @@ def to_dot(graph: Graph, *, collapse_repeats: bool = False, show_weights: bool =
     of each run found by ``find_repeats``, labelled ``xN``: an edge of another repetition is
     drawn from or to the drawn period's counterpart, an edge between repetitions not at all.
 
-    Unless ``show_weights``: weights and constants are listed in their readers' labels (weights
-    no node reads, such as a decode graph's resident vision encoder, are counted in the legend),
-    and so is a graph input read by more than one block (the RoPE tables, the vision tokens):
+    Unless ``show_weights``, weights and constants are listed in their readers' labels (weights
+    no node reads, such as a decode graph's resident vision encoder, are counted in the legend).
+    A graph input read by more than one block (the RoPE tables, the vision tokens) always is:
     edges from one node to every layer are what makes graphviz take many minutes.
     """
     return _to_dot(graph, collapse_repeats=collapse_repeats, show_weights=show_weights)[0]
@@ -144,11 +144,9 @@ def _to_dot(graph: Graph, *, collapse_repeats: bool, show_weights: bool) -> tupl
         return len({graph.node(u).block for u in graph.users(node.name)})
 
     def folded(node: Node) -> bool:
-        if show_weights:
-            return False
-        if isinstance(node.op, Weight | Constant):
-            return True
-        return isinstance(node.op, Input) and reader_blocks(node) > 1
+        if isinstance(node.op, Input):  # an input every layer reads is listed, never drawn
+            return reader_blocks(node) > 1
+        return not show_weights and isinstance(node.op, Weight | Constant)
 
     hidden = [n for n in graph if folded(n)]
     unread = sum(1 for n in hidden if not graph.users(n.name))
