@@ -7,7 +7,9 @@ from contextlib import contextmanager
 
 from attrs import frozen
 
+from irperf.checks import show
 from irperf.dtypes import DType
+from irperf.errors import VerifyError
 from irperf.graph import Graph
 from irperf.ops import Constant, Input, Op, Weight
 from irperf.types import TensorType
@@ -34,6 +36,8 @@ class Builder:
     """
 
     def __init__(self, graph: Graph | None = None) -> None:
+        if graph is not None and not isinstance(graph, Graph):
+            raise VerifyError(f"a Builder builds an irperf Graph, got {show(graph)}")
         self.graph = graph if graph is not None else Graph()
         self._scopes: list[str] = []
         self._stage: str | None = None
@@ -44,6 +48,8 @@ class Builder:
 
     @contextmanager
     def scope(self, name: str) -> Iterator[None]:
+        if not isinstance(name, str) or not name:
+            raise VerifyError(f"a scope name must be a non-empty string, got {show(name)}")
         self._scopes.append(name)
         try:
             yield

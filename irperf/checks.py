@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from attrs import Attribute
+from attrs import Attribute, frozen
 
 from irperf.errors import IrperfError
 
@@ -20,8 +20,6 @@ ECHO_CHARS = 80
 
 _BIG_INT_BITS = 256
 """Integers longer than this are described by their size (``repr`` of a 5,000-digit int fails)."""
-
-Validator = Callable[[Any, "Attribute[Any]", Any], None]
 
 
 def show(value: object, limit: int = ECHO_CHARS) -> str:
@@ -82,9 +80,28 @@ def input_file_problem(path: object) -> str | None:
     return None
 
 
+def message_of(error: BaseException) -> str:
+    """``str(error)`` on one line, or a stand-in when a (user's) exception cannot print itself."""
+    try:
+        return one_line(str(error))
+    except Exception:
+        return f"<a {type(error).__name__} whose message cannot be printed>"
+
+
 def one_line(text: str) -> str:
     """``text`` with its whitespace runs (newlines included) folded to single spaces."""
     return " ".join(text.split())
+
+
+def all_finite(value: object) -> bool:
+    """No NaN or infinity anywhere in ``value`` (numbers, or lists, tuples and dicts of them)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(all_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(all_finite(v) for v in value)
+    return True
 
 
 def is_int(value: object) -> bool:
@@ -135,6 +152,29 @@ def check_range(
         raise error(f"{what} must be {range_text(lo, hi, integer)}{why}, got {show(value)}")
 
 
+@frozen
+class RangeCheck:
+    """An attrs validator for ``check_range``; ``where`` names the field for the message. Its
+    bounds are attributes, so a message elsewhere can state the same range."""
+
+    lo: float
+    hi: float
+    integer: bool
+    error: type[IrperfError]
+    where: Callable[[Any, Attribute[Any]], str]
+    optional: bool = False
+
+    def __call__(self, inst: Any, attribute: Attribute[Any], value: Any) -> None:
+        if self.optional and value is None:
+            return
+        what = self.where(inst, attribute)
+        check_range(value, self.lo, self.hi, integer=self.integer, what=what, error=self.error)
+
+    @property
+    def text(self) -> str:
+        return range_text(self.lo, self.hi, self.integer)
+
+
 def range_validator(
     lo: float,
     hi: float,
@@ -143,15 +183,9 @@ def range_validator(
     error: type[IrperfError],
     where: Callable[[Any, Attribute[Any]], str],
     optional: bool = False,
-) -> Validator:
-    """An attrs validator for ``check_range``; ``where`` names the field for the message."""
-
-    def check(inst: Any, attribute: Attribute[Any], value: Any) -> None:
-        if optional and value is None:
-            return
-        check_range(value, lo, hi, integer=integer, what=where(inst, attribute), error=error)
-
-    return check
+) -> RangeCheck:
+    """An attrs validator for ``check_range`` over ``[lo, hi]``."""
+    return RangeCheck(lo, hi, integer, error, where, optional)
 
 
 def choose(value: object, valid: Iterable[str], *, what: str, error: type[IrperfError]) -> str:

@@ -57,6 +57,8 @@ DTYPES: dict[str, DType] = {
 
 def dtype(name: str) -> DType:
     """Look a data type up by name (``bf16``, ``bfp8_b``...)."""
+    if not isinstance(name, str):
+        raise IrperfError(f"a dtype is a name such as 'bf16', got {show(name)}")
     try:
         return DTYPES[name.lower()]
     except KeyError:

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import networkx as nx
 from attrs import frozen
 
+from irperf.checks import show
 from irperf.errors import PassError, TypeInferenceError, VerifyError
 from irperf.ops.base import Op
 from irperf.types import TensorType
@@ -59,6 +60,10 @@ class Graph:
         block: str | None = None,
     ) -> Node:
         """Add a node, inferring its type from its operands'."""
+        if not isinstance(name, str) or not name:
+            raise VerifyError(f"a node name must be a non-empty string, got {show(name)}")
+        if not isinstance(op, Op):
+            raise VerifyError(f"node {show(name)}: its op must be an irperf Op, got {show(op)}")
         if name in self._nodes:
             raise VerifyError(f"node '{name}': rule unique-names: name already used")
         ops = tuple(operands)
@@ -124,6 +129,8 @@ class Graph:
 
     def users(self, name: str) -> list[str]:
         """Nodes that read ``name`` (each once, however many operands it fills)."""
+        if name not in self._nodes:
+            raise VerifyError(f"no node named {show(name)}")
         return list(self._nx.successors(name))
 
     def scope(self, prefix: str) -> list[Node]:

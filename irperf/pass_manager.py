@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import types
 import typing
@@ -12,7 +13,7 @@ from typing import Any, ClassVar, TypeVar
 import attrs
 from attrs import frozen
 
-from irperf.checks import is_int, is_number, one_line, show
+from irperf.checks import is_int, is_number, message_of, show
 from irperf.errors import IrperfError, PassError, UnknownNameError
 from irperf.graph import Graph
 from irperf.plugins import describe, origin
@@ -25,8 +26,29 @@ class PassResult:
     modified: bool
 
 
+class _PassMeta(type):
+    """Building a pass with options it lacks or positionally is a PassError naming it, as every
+    other bad option is, not a bare TypeError from attrs' ``__init__``."""
+
+    def __call__(cls, *args: Any, **options: Any) -> Any:
+        if args:
+            raise PassError(
+                f"pass {show(getattr(cls, 'name', cls.__name__))}: options are keywords "
+                f"(name=value), got {len(args)} positional"
+            )
+        valid = option_fields(cls)  # type: ignore[arg-type]
+        unknown = [k for k in options if k not in valid]
+        if unknown:
+            names = ", ".join(sorted(valid)) or "none"
+            raise PassError(
+                f"pass {show(getattr(cls, 'name', cls.__name__))}: unknown option "
+                f"{show(unknown[0])}; valid: {names}"
+            )
+        return super().__call__(**options)
+
+
 @frozen(kw_only=True)
-class Pass:
+class Pass(metaclass=_PassMeta):
     """A pass: a kebab-case ``name``, options as attrs fields, logic in plain functions.
 
     A transform overrides ``run`` and returns a new graph (``modified=True``); the pipeline then
@@ -264,10 +286,14 @@ def _convert(pass_name: str, key: str, value: str, kind: Any) -> Any:
         if kind is int:
             return int(value)
         if kind is float:
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError(value)
+            return number
     except ValueError:
         raise PassError(
-            f"pass '{pass_name}': option {key}={show(value)} is not a {kind.__name__}"
+            f"pass '{pass_name}': option {key}={show(value)} is not a "
+            f"{'finite ' if kind is float else ''}{kind.__name__}"
         ) from None
     if kind is str or kind is Any or isinstance(kind, str):  # a string: an unresolved annotation
         return value
@@ -291,7 +317,7 @@ def _type_ok(value: Any, kind: Any) -> bool:
     if kind is int:
         return is_int(value)
     if kind is float:
-        return is_number(value)
+        return is_number(value) and math.isfinite(value)
     if isinstance(kind, type):
         return isinstance(value, kind)
     return True  # a type irperf cannot check (a user pass's own): its validators decide
@@ -300,6 +326,7 @@ def _type_ok(value: Any, kind: Any) -> bool:
 def _type_name(kind: Any) -> str:
     kind, optional = _inner(kind)
     name = "str" if _choices(kind) is not None else getattr(kind, "__name__", str(kind))
+    name = "finite float" if kind is float else name
     return f"{name} or None" if optional else name
 
 
@@ -339,12 +366,17 @@ def make_pass(name: str, options: Mapping[str, str] | None = None) -> Pass:
     cls = get_pass(name)
     fields = option_fields(cls)
     kwargs: dict[str, Any] = {}
+    if options is not None and not isinstance(options, Mapping):
+        raise PassError(f"pass '{name}': options must be a mapping, got {show(options)}")
     for key, value in (options or {}).items():
         f = fields.get(key)
         if f is None:
             valid = ", ".join(sorted(fields)) or "none"
             raise PassError(f"pass '{name}': unknown option {show(key)}; valid: {valid}")
-        kwargs[key] = value if f.converter is not None else _convert(name, key, value, f.type)
+        if f.converter is not None or not isinstance(value, str):
+            kwargs[key] = value  # a converter, or the type check when the pass is built, decides
+        else:
+            kwargs[key] = _convert(name, key, value, f.type)
     return build_pass(cls, kwargs)
 
 
@@ -356,12 +388,26 @@ def build_pass(cls: type[Pass], options: Mapping[str, Any]) -> Pass:
     except KeyboardInterrupt:
         raise
     except BaseException as e:  # a user pass's own validators may raise anything
-        message = one_line(str(e)) if isinstance(e, IrperfError | TypeError) else describe(e)
+        message = message_of(e) if isinstance(e, IrperfError | TypeError) else describe(e)
         raise PassError(message if message.startswith(prefix) else prefix + message) from None
+
+
+MAX_PIPELINE_PASSES = 256
+"""A pipeline runs at most this many passes (20,000 repeats of one would run for a minute)."""
 
 
 def build_pipeline(spec: str | Sequence[str | Pass]) -> list[Pass]:
     """Pass objects from a pipeline string, or from a sequence of pass names and Pass objects."""
+    passes = _build_pipeline(spec)
+    if len(passes) > MAX_PIPELINE_PASSES:
+        raise PassError(
+            f"a pipeline of {len(passes):,} passes is more than {MAX_PIPELINE_PASSES} "
+            f"(the same pass again computes the same records)"
+        )
+    return passes
+
+
+def _build_pipeline(spec: str | Sequence[str | Pass]) -> list[Pass]:
     if isinstance(spec, str):
         return [make_pass(n, o) for n, o in parse_pipeline(spec)]
     if not isinstance(spec, Sequence):
@@ -376,7 +422,7 @@ def build_pipeline(spec: str | Sequence[str | Pass]) -> list[Pass]:
         elif isinstance(item, type) and issubclass(item, Pass):
             out.append(build_pass(item, {}))
         elif isinstance(item, str):
-            out += build_pipeline(item)
+            out += _build_pipeline(item)
         else:
             raise PassError(f"a pipeline item must be a pass name or a Pass, got {show(item)}")
     if not out:
@@ -396,13 +442,13 @@ def run_pipeline(graph: Graph, spec: str | Sequence[str | Pass], *, check: bool 
             result = p.run(graph)
             if not isinstance(result, PassResult) or not isinstance(result.graph, Graph):
                 raise PassError(f"run returned {show(result)}, not a PassResult with a Graph")
-            if result.modified and check:
-                verify(result.graph)
+            if (result.modified or result.graph is not graph) and check:
+                verify(result.graph)  # a new graph is checked, whatever the pass says of it
         except KeyboardInterrupt:
             raise
         except BaseException as e:  # SystemExit included: a user pass must not end the process
             before = ", ".join(done) or "none"
-            what = one_line(str(e)) if isinstance(e, IrperfError) else describe(e)
+            what = message_of(e) if isinstance(e, IrperfError) else describe(e)
             cause = None if isinstance(e, IrperfError) else e
             raise PassError(f"pass '{p.name}' failed (after: {before}): {what}") from cause
         graph = result.graph

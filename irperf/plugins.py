@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-from irperf.checks import input_file_problem, one_line, show
+from irperf.checks import input_file_problem, message_of, one_line, show
 from irperf.errors import IrperfError, PluginError
 
 MODULE_PREFIX = "irperf_plugin_"
@@ -36,7 +36,8 @@ def describe(error: BaseException, path: Path | None = None) -> str:
     """One line for an exception raised while a plugin ran: where in the plugin, and what."""
     if isinstance(error, SyntaxError):
         where = f"line {error.lineno}: " if error.lineno else ""
-        return f"{where}{type(error).__name__}: {one_line(error.msg or str(error))}"
+        text = one_line(error.msg) if isinstance(error.msg, str) else message_of(error)
+        return f"{where}{type(error).__name__}: {text}"
     if isinstance(error, SystemExit):
         return f"called sys.exit({show(error.code)})"
     where = ""
@@ -47,7 +48,7 @@ def describe(error: BaseException, path: Path | None = None) -> str:
             if f.filename == str(path) and f.lineno is not None
         ]
         where = f"line {lines[-1]}: " if lines else ""
-    message = one_line(str(error))
+    message = message_of(error)
     kind = "" if isinstance(error, IrperfError) else f"{type(error).__name__}: "
     return f"{where}{kind}{message}" if message else f"{where}{type(error).__name__}"
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import shutil
 import subprocess
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import graphviz
@@ -336,11 +336,33 @@ def render_to_file(
                 f"{LAYOUT_NODES:,}); draw a --part, use --collapse-repeats, or write --dot"
             )
         data = _run_dot(source_bytes, fmt, timeout_s)
-    try:
-        Path(path).write_bytes(data)
-    except OSError as e:
-        raise OutputError(f"cannot write {show(os.fspath(path))}: {e.strerror or e}") from None
+    write_file(path, data)
     return Drawing(nodes=drawn, collapsed=collapse, note=note)
+
+
+def write_file(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path``; a pipe nobody reads is an error, never a wait without end,
+    and a reader that stops early (``/dev/stdout | head``) is a BrokenPipeError, as on stdout."""
+    if not isinstance(path, str | os.PathLike):
+        raise OutputError(f"an output path must be a str or os.PathLike, got {show(path)}")
+    name = os.fspath(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK
+    try:
+        fd = os.open(name, flags, 0o666)
+    except OSError as e:
+        if e.errno == errno.ENXIO:
+            raise OutputError(f"cannot write {show(name)}: a pipe that nobody reads") from None
+        raise OutputError(f"cannot write {show(name)}: {e.strerror or e}") from None
+    except ValueError as e:  # a NUL in the name
+        raise OutputError(f"cannot write {show(name)}: {e}") from None
+    try:
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise OutputError(f"cannot write {show(name)}: {e.strerror or e}") from None
 
 
 def _run_dot(source: bytes, fmt: str, timeout_s: float) -> bytes:

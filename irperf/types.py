@@ -4,16 +4,30 @@ from __future__ import annotations
 
 from attrs import field, frozen
 
+from irperf.checks import in_range, show
 from irperf.dtypes import DType, tensor_bytes
 from irperf.errors import TypeInferenceError
 
+MAX_DIM = 2**40
+"""A dimension larger than this (a trillion) is a bug or a typo, not a tensor."""
+
 
 def _shape(value: tuple[int, ...]) -> tuple[int, ...]:
-    dims = tuple(value)
+    try:
+        dims = tuple(value)
+    except TypeError:
+        raise TypeInferenceError(f"a shape is a tuple of integers, got {show(value)}") from None
     for d in dims:
-        if not isinstance(d, int) or isinstance(d, bool) or d <= 0:
-            raise TypeInferenceError(f"shape {dims} has a non-positive or non-integer dimension")
+        if not in_range(d, 1, MAX_DIM, integer=True):
+            raise TypeInferenceError(
+                f"shape {show(dims)} has a dimension that is not an integer from 1 to 2^40"
+            )
     return dims
+
+
+def _dtype(inst: object, attribute: object, value: DType) -> None:
+    if not isinstance(value, DType):
+        raise TypeInferenceError(f"a tensor's dtype must be a DType, got {show(value)}")
 
 
 @frozen
@@ -21,7 +35,7 @@ class TensorType:
     """The type of a value in the graph. Dimensions are positive integers."""
 
     shape: tuple[int, ...] = field(converter=_shape)
-    dtype: DType
+    dtype: DType = field(validator=_dtype)
 
     @property
     def rank(self) -> int:

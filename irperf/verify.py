@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 
+from irperf.checks import show
 from irperf.errors import TypeInferenceError, VerifyError
 from irperf.graph import Graph
 
@@ -16,6 +17,8 @@ def verify(graph: Graph) -> None:
     ``type-inference`` (the stored type is what the op infers from its operand types), then
     ``edges`` (the networkx edges are exactly the operand set) and ``acyclic``.
     """
+    if not isinstance(graph, Graph):
+        raise VerifyError(f"verify checks an irperf Graph, got {show(graph)}")
     seen: set[str] = set()
     g = graph.nx
     for node in graph:

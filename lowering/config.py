@@ -51,8 +51,9 @@ def field_range(cls: type, name: str) -> tuple[float, float]:
     return bounds
 
 
-LAYERS = 1024
-"""At most this many layers in a stack (Llama 3.2 90B has 100; 10**7 would never finish)."""
+LAYERS = 256
+"""At most this many layers in a stack: twice Llama 3.1 405B's 126 (3.2 90B has 100); 10**7
+would never finish, and 1,024 made the fusion comparison of a maximal model take a minute."""
 WIDTH = 2**16
 """Widths (hidden sizes) up to 65,536; FFN widths up to four times that."""
 HEADS = 1024

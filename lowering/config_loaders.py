@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +22,15 @@ _R = TypeVar("_R")
 
 META_DEFAULT_MULTIPLE_OF = 256
 """llama-models ``ModelArgs.multiple_of`` when params.json leaves it out."""
+
+
+def _tile_layout(ratio: object) -> bool:
+    """A ``[width, height]`` pair of tile counts."""
+    return (
+        isinstance(ratio, list)
+        and len(ratio) == 2
+        and all(in_range(x, 1, 64, integer=True) for x in ratio)
+    )
 
 
 @frozen
@@ -72,15 +83,101 @@ class _Fields:
             raise self.error(key, f"must be a list of layer indices, got {show(value)}")
         return tuple(value)
 
-    def count(self, key: str) -> int:
-        """Length of a JSON array (HF ``supported_aspect_ratios``: one entry per ratio)."""
+    def aspect_ratios(self, key: str) -> int:
+        """How many ``[width, height]`` tile layouts HF ``supported_aspect_ratios`` lists."""
         value = self.data.get(key)
-        if not isinstance(value, list) or not value:
-            raise self.error(key, f"must be a non-empty list, got {show(value)}")
+        if not isinstance(value, list) or not value or not all(_tile_layout(r) for r in value):
+            raise self.error(
+                key, f"must be a non-empty list of [width, height] tile counts, got {show(value)}"
+            )
         return len(value)
 
+    def check_keys(self, read: tuple[str, ...], strict: tuple[str, ...] | None = None) -> None:
+        """A key that is a near miss of one irperf reads (``n_kv_head``) is a typo, not an extra:
+        silently taking the default would change the answer. ``strict``: the only other keys
+        this section may hold."""
+        missing = [k for k in read if k not in self.data]
+        for key in self.data:
+            if key in read or (strict is not None and key in strict):
+                continue
+            close = difflib.get_close_matches(key, missing, n=1, cutoff=0.8)
+            if close:
+                raise self.error(key, f"is not a key irperf reads; did you mean {close[0]!r}?")
+            if strict is not None:
+                raise self.error(key, f"is not a key irperf reads; it reads {', '.join(read)}")
+
+    def refuse(self, key: str, value: object, modelled: str) -> None:
+        """A value that changes the architecture irperf lowers is an error, never ignored."""
+        if self.has(key) and self.data.get(key) != value:
+            raise self.error(key, f"{show(self.data.get(key))} is not modelled: {modelled}")
+
+
+HF_VISION_READ = (
+    "image_size",
+    "patch_size",
+    "num_channels",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_global_layers",
+    "attention_heads",
+    "max_num_tiles",
+    "vision_output_dim",
+    "norm_eps",
+    "intermediate_layers_indices",
+    "supported_aspect_ratios",
+    "hidden_act",
+)
+HF_TEXT_READ = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "intermediate_size",
+    "cross_attention_layers",
+    "head_dim",
+    "vocab_size",
+    "max_position_embeddings",
+    "rms_norm_eps",
+    "rope_theta",
+    "rope_parameters",
+    "rope_scaling",
+    "hidden_act",
+    "tie_word_embeddings",
+)
+"""The keys of a config.json's sections that irperf reads; the many others (token ids, label
+maps, dtypes) change no cost."""
+META_READ = (
+    "dim",
+    "n_layers",
+    "n_heads",
+    "n_kv_heads",
+    "vocab_size",
+    "multiple_of",
+    "ffn_dim_multiplier",
+    "norm_eps",
+    "rope_theta",
+    "vision_chunk_size",
+    "vision_max_num_chunks",
+    "vision_num_cross_attention_layers",
+)
+META_IGNORED = ("use_scaled_rope", "max_batch_size", "max_seq_len", "model_parallel_size")
+"""llama-models ``ModelArgs`` fields a params.json may hold that change no cost."""
 
 HF_KEYS = {"VisionConfig.": "vision_config.", "TextConfig.": "text_config."}
+META_NAMES = {
+    "hidden_size": "dim",
+    "num_attention_heads": "n_heads",
+    "num_key_value_heads": "n_kv_heads",
+    "num_hidden_layers": "n_layers + vision_num_cross_attention_layers",
+    "head_dim": "head_dim (dim / n_heads)",
+    "intermediate_size": "the FFN width (from dim, multiple_of and ffn_dim_multiplier)",
+    "rms_norm_eps": "norm_eps",
+    "image_size": "vision_chunk_size",
+    "max_num_tiles": "vision_max_num_chunks",
+    "patch_size": "the encoder's patch size",
+}
+"""What a record's field is in a params.json, for messages: its key, or how it is derived."""
 """A record's field is the same-named key of these sections of an HF config.json."""
 
 
@@ -94,7 +191,13 @@ def _build(
     except ConfigError as e:
         message = str(e)
         for name, key in keys.items():
-            message = message.replace(name, key)
+            if name.endswith("."):  # a record prefix
+                message = message.replace(name, key)
+            else:  # a field, prefixed or not
+                message = re.sub(rf"\b((?:Text|Vision)Config\.)?{name}\b", key, message)
+        message = (
+            re.sub(r"\b(?:Text|Vision)Config\.", "", message) if keys is META_NAMES else message
+        )
         raise ConfigError(f"{message} in {source}") from None
 
 
@@ -124,6 +227,14 @@ def config_from_hf(
         raise ConfigError(f"expected a JSON object, got {type(data).__name__} in {src}")
     root = _Fields(data, "", src)
     v, t = root.section("vision_config"), root.section("text_config")
+    root.check_keys(("vision_config", "text_config", "tie_word_embeddings"))
+    v.check_keys(HF_VISION_READ)
+    t.check_keys(HF_TEXT_READ)
+    untied = "irperf lowers Llama 3.2 Vision's own lm_head, not tied to the embeddings"
+    root.refuse("tie_word_embeddings", False, untied)
+    t.refuse("tie_word_embeddings", False, untied)
+    t.refuse("hidden_act", "silu", "the decoder's MLP is SwiGLU (silu)")
+    v.refuse("hidden_act", "gelu", "the encoder's MLP is GELU")
 
     vision: dict[str, Any] = {"image_size": v.integer("image_size", VisionConfig)}
     for key in (
@@ -144,7 +255,7 @@ def config_from_hf(
     if v.has("intermediate_layers_indices"):
         vision["intermediate_layers_indices"] = v.indices("intermediate_layers_indices")
     if v.has("supported_aspect_ratios"):
-        vision["num_aspect_ratios"] = v.count("supported_aspect_ratios")
+        vision["num_aspect_ratios"] = v.aspect_ratios("supported_aspect_ratios")
 
     text: dict[str, Any] = {
         key: t.integer(key, TextConfig)
@@ -201,6 +312,7 @@ def config_from_meta_params(
     if not isinstance(data, Mapping):
         raise ConfigError(f"expected a JSON object, got {type(data).__name__} in {src}")
     p = _Fields(data, "", src)
+    p.check_keys(META_READ, META_IGNORED)
     n_layers = p.integer("n_layers", TextConfig, "num_hidden_layers")
     n_cross = p.integer("vision_num_cross_attention_layers", TextConfig, "num_hidden_layers")
     if n_cross > n_layers:
@@ -254,8 +366,8 @@ def config_from_meta_params(
 
     return ModelConfig(
         name=name,
-        vision=_build(src, VisionConfig, vision, {}),
-        text=_build(src, TextConfig, text, {}),
+        vision=_build(src, VisionConfig, vision, META_NAMES),
+        text=_build(src, TextConfig, text, META_NAMES),
     )
 
 

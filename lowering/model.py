@@ -186,22 +186,32 @@ def lower(
         logits=logits,
         layout=layout,
     )
+    positions = cfg.text.max_position_embeddings
+    max_tiles = cfg.vision.max_num_tiles
+    checks = [
+        ("batch", batch, MAX_BATCH, ""),
+        ("images", 1 if images is None else images, MAX_IMAGES, ""),
+        ("tiles", max_tiles if tiles is None else tiles, max_tiles, "the model's max_num_tiles"),
+    ]
+    # The prompt and the cache are checked only where the request has them (a model with 512
+    # positions has no 1024-position cache in prefill), with their defaults said as such.
+    if part != "vision" and phase == "prefill":
+        given = "" if seq_len is not None else f"; {DEFAULT_SEQ_LEN} is the default"
+        seq_len = DEFAULT_SEQ_LEN if seq_len is None else seq_len
+        checks.append(("seq_len", seq_len, positions, f"max_position_embeddings{given}"))
+    if part != "vision" and phase == "decode":
+        given = "" if context is not None else f"; {DEFAULT_CONTEXT} is the default"
+        context = DEFAULT_CONTEXT if context is None else context
+        bound = f"max_position_embeddings, less the new token{given}"
+        checks.append(("context", context, positions - 1, bound))
+    for name, value, hi, bound in checks:
+        _count(name, value, hi, bound)
     images = 1 if images is None else images
+    tiles = max_tiles if tiles is None else tiles
     seq_len = DEFAULT_SEQ_LEN if seq_len is None else seq_len
     context = DEFAULT_CONTEXT if context is None else context
     logits = "last" if logits is None else logits
     layout = "hf" if layout is None else layout
-    positions = cfg.text.max_position_embeddings
-    max_tiles = cfg.vision.max_num_tiles
-    tiles = max_tiles if tiles is None else tiles
-    for name, value, hi, bound in (
-        ("batch", batch, MAX_BATCH, ""),
-        ("images", images, MAX_IMAGES, ""),
-        ("tiles", tiles, max_tiles, "the model's max_num_tiles"),
-        ("seq_len", seq_len, positions, "max_position_embeddings"),
-        ("context", context, positions - 1, "max_position_embeddings, less the new token"),
-    ):
-        _count(name, value, hi, bound)
 
     graph = Graph(f"{cfg.name}:{part}" if part == "vision" else f"{cfg.name}:{part}:{phase}")
     graph.meta.update(

@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
+import attrs
 from attrs import field, frozen
 
-from irperf.errors import IrperfError, PassError
+from irperf.errors import IrperfError, PassError, PluginError
 from irperf.graph import Graph
 from irperf.ops import SDPA, AttentionScores, AttentionValues, Source, Weight
 from irperf.pass_manager import AnalysisPass, one_of, register_pass
+from irperf.plugins import describe
 from passes.bytes import Traffic
 from passes.conventions import CONVENTIONS, Convention
 from passes.flops import FlopCount
@@ -82,7 +84,12 @@ def plan_fusion(
         part, log = greedy_fusion(graph, model, compute, t, limit)
     else:
         part = Partition(graph)
-        part.merge_names(match_pairs(graph, s.rules))
+        try:
+            part.merge_names(match_pairs(graph, s.rules))
+        except IrperfError:
+            raise
+        except Exception as e:  # a user's rule that, say, changed the graph it was matching
+            raise PluginError(f"fusion strategy '{s.name}' failed: {describe(e)}") from e
     groups: dict[str, FusionGroup] = {}
     for members in part.groups():
         rules = tuple(sorted(part.tags[part.find(members[0])]))
@@ -104,20 +111,32 @@ def _strategy(inst: Any, attribute: Any, value: str) -> None:
 @register_pass
 @frozen(kw_only=True)
 class FusePass(AnalysisPass):
-    """Fusion groups per node by a registered strategy (``none``, ``all``, ``greedy``...)."""
+    """Fusion groups per node by a registered strategy (``none``, ``all``, ``greedy``...).
+
+    ``target``, ``convention`` and ``capacity_bytes`` are greedy's cost model (default: the
+    seed's n300, ``matmul-only``, the target's on-chip memory); a rule table reads none of them,
+    so giving one with a rule strategy is an error, not an option silently ignored.
+    """
 
     name: ClassVar[str] = "fuse"
     summary: ClassVar[str] = "group ops into fused kernels by a strategy"
     record_type: ClassVar[type] = FusionGroup
     strategy: str = field(default="flash-attention", validator=_strategy)
-    target: Target = field(factory=default_target, converter=load_target)
-    convention: Convention = field(default="matmul-only", validator=one_of(*CONVENTIONS))
+    target: Target | None = field(default=None, converter=attrs.converters.optional(load_target))
+    convention: Convention | None = field(
+        default=None, validator=attrs.validators.optional(one_of(*CONVENTIONS))
+    )
     capacity_bytes: int | None = field(default=None, validator=CAPACITY_RANGE)
 
     def __attrs_post_init__(self) -> None:
-        if self.capacity_bytes is not None and not get_strategy(self.strategy).greedy:
+        given = [
+            name
+            for name in ("target", "convention", "capacity_bytes")
+            if getattr(self, name) is not None
+        ]
+        if given and not get_strategy(self.strategy).greedy:
             raise PassError(
-                f"pass 'fuse': option capacity_bytes limits greedy; strategy "
+                f"pass 'fuse': option {given[0]} is for greedy's cost model; strategy "
                 f"'{self.strategy}' is a rule table and never reads it"
             )
 
@@ -125,8 +144,8 @@ class FusePass(AnalysisPass):
         return plan_fusion(
             graph,
             self.strategy,
-            target=self.target,
-            convention=self.convention,
+            target=default_target() if self.target is None else self.target,
+            convention=self.convention or "matmul-only",
             capacity=self.capacity_bytes,
         ).groups
 

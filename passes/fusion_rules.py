@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
-from attrs import frozen
+from attrs import Attribute, field, frozen
 
 from irperf.checks import show
 from irperf.errors import PassError, PluginError, UnknownNameError
@@ -79,6 +79,28 @@ class RuleContext:
 Condition: TypeAlias = Callable[[RuleContext, Node, Node], bool | None]
 
 
+def _name(inst: object, attribute: Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise PassError(f"a fusion rule's name must be a non-empty string, got {show(value)}")
+
+
+def _pattern(inst: object, attribute: Attribute[Any], value: object) -> None:
+    classes = value if isinstance(value, tuple) else (value,)
+    if not classes or not all(isinstance(c, type) and issubclass(c, Op) for c in classes):
+        raise PassError(
+            f"fusion rule {show(getattr(inst, 'name', '?'))}: {attribute.name} must be an op "
+            f"class or a tuple of them, got {show(value)}"
+        )
+
+
+def _condition(inst: object, attribute: Attribute[Any], value: object) -> None:
+    if value is not None and not callable(value):
+        raise PassError(
+            f"fusion rule {show(getattr(inst, 'name', '?'))}: condition must be callable, "
+            f"got {show(value)}"
+        )
+
+
 @frozen
 class FusionRule:
     """Fuse ``consumer`` into ``producer``'s group when both patterns and ``condition`` match.
@@ -87,10 +109,10 @@ class FusionRule:
     others, and the producer stays out.
     """
 
-    name: str
-    producer: Pattern
-    consumer: Pattern
-    condition: Condition | None = None
+    name: str = field(validator=_name)
+    producer: Pattern = field(validator=_pattern)
+    consumer: Pattern = field(validator=_pattern)
+    condition: Condition | None = field(default=None, validator=_condition)
     sibling: bool = False
 
     def matches(self, ctx: RuleContext, producer: Node, consumer: Node) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from irperf.checks import ECHO_CHARS, input_file_problem, show
+from irperf.checks import ECHO_CHARS, RangeCheck, input_file_problem, show
 from irperf.errors import TargetError
 from targets.target import ComputeRate, Link, Target
 
@@ -178,13 +178,24 @@ def _compute(value: object, cores_per_chip: int) -> tuple[ComputeRate, ...]:
         entry = dict(_table(item, where))
         if (_PER_CORE in entry) == (_PER_CHIP in entry):
             raise TargetError(f"{where} needs exactly one of {_PER_CORE}, {_PER_CHIP}")
+        per_chip = None
         if _PER_CHIP in entry:
             per_chip = _convert(entry.pop(_PER_CHIP), float, f"{where}.{_PER_CHIP}")
             # a per-chip rate too large for a float stays as given: the range check reports it
             entry[_PER_CORE] = (
                 per_chip / cores_per_chip if isinstance(per_chip, float) else per_chip
             )
-        rates.append(_record(entry, ComputeRate, f"{where}."))
+        try:
+            rates.append(_record(entry, ComputeRate, f"{where}."))
+        except TargetError as e:
+            if per_chip is None or _PER_CORE not in str(e):
+                raise
+            per_core = attrs.fields(ComputeRate).flops_per_s_per_core.validator
+            bounds = per_core.text if isinstance(per_core, RangeCheck) else "in range"
+            raise TargetError(  # say it in the units the file gave
+                f"{where}.{_PER_CHIP} {show(per_chip)} is {show(entry[_PER_CORE])} per core over "
+                f"{cores_per_chip} cores; a core's rate must be {bounds} FLOP/s"
+            ) from None
     return tuple(rates)
 
 

@@ -28,9 +28,16 @@ def _owner(instance: object) -> str:
     return f"target {show(name)}: " if isinstance(name, str) else ""
 
 
+def _printable(instance: object, attribute: Attribute[Any], value: str) -> None:
+    """Names and descriptions are printed in headers: no newlines or terminal escapes."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise TargetError(f"{attribute.name} must be one line of text, got {show(value)}")
+
+
 def _nonempty(instance: object, attribute: Attribute[Any], value: str) -> None:
     if not value.strip():
         raise TargetError(f"{attribute.name} must not be empty")
+    _printable(instance, attribute, value)
 
 
 def _where(instance: object, attribute: Attribute[Any]) -> str:
@@ -108,7 +115,7 @@ class Target:
     """
 
     name: str = field(validator=_nonempty)
-    description: str
+    description: str = field(validator=_printable)
     kind: str = field(validator=_one_of(KINDS))
     chips: int = field(validator=_CHIPS)
     mesh: tuple[int, int] = field(

@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Sequence
 
-from irperf.checks import one_line, show
+from irperf.checks import message_of, one_line, show
 from irperf.cli import analyze, fusion, info, lower, report, run
 from irperf.cli.common import Parser
 from irperf.errors import IrperfError
@@ -73,6 +74,9 @@ def _silence_stdout() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_streams()
+    if sys.stdout is None:  # started with stdout closed (>&-)
+        _say("error", "cannot write output: stdout is closed")
+        return EXIT_USAGE
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -84,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
         return code
     except IrperfError as e:
-        _say("error", str(e))
+        _say("error", message_of(e))
         return EXIT_USAGE
     except BrokenPipeError:  # the reader stopped early (| head): not an error
         _silence_stdout()
@@ -97,16 +101,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say("error", f"cannot write output: {e.strerror or e}")
         return EXIT_USAGE
     except KeyboardInterrupt:
+        _say("error", "interrupted")
         return EXIT_INTERRUPTED
     except Exception as e:
+        if sys.stdout is None or getattr(sys.stdout, "closed", False):  # a plugin closed it
+            _say("error", "cannot write output: stdout was closed")
+            return EXIT_USAGE
         if os.environ.get(DEBUG_ENV):
             raise
         _say(
             "internal error",
-            f"{type(e).__name__}: {e} (a bug in irperf; {DEBUG_ENV}=1 shows the traceback)",
+            f"{type(e).__name__}: {message_of(e)} (a bug in irperf; {DEBUG_ENV}=1 shows the "
+            "traceback)",
         )
         return EXIT_INTERNAL
 
 
+def console() -> None:
+    """The ``irperf`` program: ``main``, then exit even if a plugin left a thread running (the
+    interpreter would wait for it forever)."""
+    code = main()
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    if any(t.is_alive() and not t.daemon for t in others):
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

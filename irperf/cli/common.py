@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from irperf.checks import show
+from irperf.checks import ECHO_CHARS, show
 from irperf.errors import IrperfError, OutputError
 
 
 class UsageError(IrperfError):
     """Bad command-line usage."""
 
+
+_QUOTED = re.compile(rf"'([^']{{{ECHO_CHARS - 1},}})'")
+"""A quoted stretch of an argparse message long enough to need cutting."""
+_LONG_WORD = re.compile(rf"[^\s']{{{ECHO_CHARS + 1},}}")
+"""An unquoted one (``unrecognized arguments: --xxxx...``)."""
 
 _GIVEN = "_given_options"
 """Namespace attribute: the value each option was given, to catch one given twice."""
@@ -75,6 +82,9 @@ class Parser(argparse.ArgumentParser):
         self.register("action", "store", StoreOnce)
 
     def error(self, message: str) -> NoReturn:
+        # argparse quotes what it was given ("invalid int value: '999...'"): cut it to an echo
+        message = _QUOTED.sub(lambda m: show(m.group(1)), message)
+        message = _LONG_WORD.sub(lambda m: m.group(0)[: ECHO_CHARS - 3] + "...", message)
         command = self.prog.removeprefix("irperf").strip()  # main prints "irperf: error:"
         raise UsageError(f"{command}: {message}" if command else message)
 
@@ -221,6 +231,12 @@ def print_json(obj: Any) -> None:
     except TypeError as e:  # a plugin's record that JSON cannot hold
         raise OutputError(f"the result cannot be written as JSON: {e}") from None
     sys.stdout.write(text + "\n")
+
+
+def plugin_output_on_stderr() -> contextlib.AbstractContextManager[object]:
+    """While plugins load and run, what they print goes to stderr: stdout holds irperf's result
+    alone, so ``--json`` stays JSON."""
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 def refuse_unused(args: argparse.Namespace, rules: Sequence[tuple[str, bool, str]]) -> None:

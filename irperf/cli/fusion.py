@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from irperf.checks import show
 from irperf.cli.common import (
     UsageError,
     add_convention_arg,
     add_model_args,
     lower_from_args,
     output_file,
+    plugin_output_on_stderr,
     print_json,
     refuse_unused,
 )
@@ -101,8 +103,9 @@ def run(args: argparse.Namespace) -> int:
     from passes.fusion_rules import get_strategy
     from targets import load_target
 
-    for spec in args.load:
-        load_plugin(spec)
+    with plugin_output_on_stderr():
+        for spec in args.load:
+            load_plugin(spec)
     if args.compare is not None:
         names = list(dict.fromkeys(s.strip() for s in args.compare.split(",") if s.strip()))
         if not names:
@@ -132,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
             ("--top", top_given and args.json, "limits the table; --json lists every opportunity"),
         ],
     )
+    pictures = [getattr(args, fmt) for fmt in PICTURES if getattr(args, fmt)]
+    if len(set(pictures)) < len(pictures):
+        raise UsageError(f"fusion: two picture formats name one file, {show(pictures[0])}")
     if top_given and args.top < 1:
         raise UsageError(f"fusion: --top must be an integer from 1, got {args.top}")
     check_capacity(args.capacity_bytes, "fusion: --capacity-bytes")
@@ -150,13 +156,10 @@ def _compare(
 ) -> int:
     from passes.fusion_report import compare
 
-    rows = compare(
-        graph,
-        names,
-        target=target,
-        convention=args.convention,
-        capacity=args.capacity_bytes,
-    )
+    with plugin_output_on_stderr():  # a plugin's rules run here
+        rows = compare(
+            graph, names, target=target, convention=args.convention, capacity=args.capacity_bytes
+        )
     if args.json:
         print_json({**header, "baseline": "none", "strategies": rows})
         return 0
@@ -175,9 +178,10 @@ def _strategy(
     from irperf.render import render_to_file
     from passes.fusion_report import compare_runs, fused_groups, groups_by_pattern, run_all
 
-    runs = run_all(
-        graph, [name], target=target, convention=args.convention, capacity=args.capacity_bytes
-    )
+    with plugin_output_on_stderr():  # a plugin's rules run here
+        runs = run_all(
+            graph, [name], target=target, convention=args.convention, capacity=args.capacity_bytes
+        )
     rows = compare_runs(runs, [name])
     run_ = runs[name]
     groups = fused_groups(run_)

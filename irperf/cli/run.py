@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from irperf.cli.common import add_model_args, lower_from_args, print_json
-from irperf.errors import PluginError
+from irperf.checks import all_finite, show
+from irperf.cli.common import add_model_args, lower_from_args, plugin_output_on_stderr, print_json
+from irperf.errors import IrperfError, PluginError
 from irperf.plugins import describe, load_plugin
 
 
@@ -42,36 +43,71 @@ def _jsonable(record: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from irperf.api import run as run_passes
+    from irperf.pass_manager import AnalysisPass, build_pipeline
 
-    for spec in args.load:
-        load_plugin(spec)
-    graph = run_passes(lower_from_args(args), args.passes)
-    kinds: list[type[Any]] = graph.record_kinds()
-    if args.json:
-        print_json(
-            {
+    with plugin_output_on_stderr():
+        for spec in args.load:
+            load_plugin(spec)
+        pipeline = build_pipeline(args.passes)
+        graph = run_passes(lower_from_args(args), pipeline)
+        kinds: list[type[Any]] = graph.record_kinds()
+        # an analysis whose records a later transform dropped (a new graph has no stale ones)
+        dropped = list(
+            dict.fromkeys(
+                p.name
+                for p in pipeline
+                if isinstance(p, AnalysisPass) and not graph.has_records(p.record_type)
+            )
+        )
+        if args.json:
+            payload = {
                 "model": graph.meta.get("model"),
                 "nodes": len(graph),
-                "records": {
-                    k.__name__: {n: _jsonable(rec) for n, rec in graph.records(k).items()}
-                    for k in kinds
-                },
+                "dropped": dropped,
+                "records": {k.__name__: _records_json(graph, k) for k in kinds},
             }
-        )
+        else:
+            totals = [(k.__name__, _total(graph, k)) for k in kinds]
+    if args.json:
+        print_json(payload)
         return 0
     print(
         f"{graph.name}: {len(graph):,} nodes; records: "
         + (", ".join(k.__name__ for k in kinds) or "none")
     )
-    for k in kinds:
-        recs: list[Any] = list(graph.records(k).values())
-        if recs and hasattr(recs[0], "__add__"):
-            try:
-                total = sum(recs[1:], recs[0])
-            except Exception as e:  # a plugin's record type that does not add up
-                raise PluginError(f"{k.__name__} records do not add up: {describe(e)}") from e
-            print(f"  {k.__name__} total: {_jsonable(total)}")
+    for name, total in totals:
+        if total is not None:
+            print(f"  {name} total: {total}")
+    for name in dropped:
+        print(f"note: the records of {name} were dropped by a transform after it; run it later")
     return 0
+
+
+def _records_json(graph: Any, kind: type) -> dict[str, Any]:
+    """A record type's records as JSON-ready data; a plugin's that cannot be read is an error."""
+    try:
+        return {n: _jsonable(rec) for n, rec in graph.records(kind).items()}
+    except IrperfError:
+        raise
+    except Exception as e:
+        raise PluginError(f"{kind.__name__} records cannot be read: {describe(e)}") from e
+
+
+def _total(graph: Any, kind: type) -> Any:
+    """The sum of a record type's records (None if they do not add), as printed."""
+    try:
+        recs: list[Any] = list(graph.records(kind).values())
+        if not (recs and hasattr(recs[0], "__add__")):
+            return None
+        total = _jsonable(sum(recs[1:], recs[0]))
+        text = str(total)
+    except IrperfError:
+        raise
+    except Exception as e:  # a plugin's record type that does not add up
+        raise PluginError(f"{kind.__name__} records do not add up: {describe(e)}") from e
+    if not all_finite(total):
+        raise PluginError(f"{kind.__name__} records add up to a non-finite number: {show(total)}")
+    return text
 
 
 def list_passes(args: argparse.Namespace) -> int:
@@ -81,10 +117,12 @@ def list_passes(args: argparse.Namespace) -> int:
     from irperf.pass_manager import entry_point_failures, get_pass, pass_names
 
     _load_builtin_passes()
-    for spec in args.load:
-        load_plugin(spec)
-    for name in pass_names():
-        print(f"{name:20s} {get_pass(name).summary}")
+    with plugin_output_on_stderr():
+        for spec in args.load:
+            load_plugin(spec)
+        names = [(name, get_pass(name).summary) for name in pass_names()]
+    for name, summary in names:
+        print(f"{name:20s} {summary}")
     for failure in entry_point_failures():
         print(f"irperf: warning: {failure}", file=sys.stderr)
     return 0

@@ -37,7 +37,7 @@ def test_parse_pipeline() -> None:
 def test_options_are_converted_and_checked() -> None:
     p = make_pass("roofline", {"target": "n300", "mfu": "0.4"})
     assert p.mfu == 0.4  # type: ignore[attr-defined]
-    with pytest.raises(PassError, match="pass 'roofline': option mfu='fast' is not a float"):
+    with pytest.raises(PassError, match="pass 'roofline': option mfu='fast' is not a finite float"):
         make_pass("roofline", {"mfu": "fast"})
     with pytest.raises(PassError, match="unknown option 'speed'"):
         make_pass("flops", {"speed": "1"})

@@ -82,7 +82,7 @@ def _tall_model(layers: int) -> object:
 
 
 def test_a_drawing_too_large_collapses_its_repeats_and_says_so(tmp_path: Path) -> None:
-    g = lower(_tall_model(300), "text")  # 300 layers: more nodes than graphviz lays out fast
+    g = lower(_tall_model(250), "text")  # 250 layers: more nodes than graphviz lays out fast
     assert len(DRAWN.findall(to_dot(g))) > LAYOUT_NODES
     path = tmp_path / "g.dot"
     full = render_to_file(g, path, "dot", collapse_repeats=None)
@@ -95,7 +95,7 @@ def test_a_drawing_too_large_collapses_its_repeats_and_says_so(tmp_path: Path) -
 
 
 def test_a_drawing_too_large_even_collapsed_is_refused_up_front(tmp_path: Path) -> None:
-    g = lower(_tall_model(300), "text")
+    g = lower(_tall_model(250), "text")
     with pytest.raises(OutputError, match=r"would take graphviz more than a minute"):
         render_to_file(g, tmp_path / "g.svg", "svg", collapse_repeats=False)
     assert not (tmp_path / "g.svg").exists()

@@ -349,8 +349,11 @@ def test_hf_optional_fields_are_read() -> None:
     ("change", "message"),
     [
         ({"dim": None}, r"^dim missing in m$"),
-        ({"vision_chunk_size": 450}, r"image_size 450 is not a multiple of patch_size 14 in m"),
-        ({"n_kv_heads": 5}, r"num_attention_heads 32 is not divisible by num_key_value_heads 5"),
+        (
+            {"vision_chunk_size": 450},
+            r"vision_chunk_size 450 is not a multiple of the encoder's patch size 14 in m",
+        ),
+        ({"n_kv_heads": 5}, r"n_heads 32 is not divisible by n_kv_heads 5"),
         ({"vision_num_cross_attention_layers": 33}, r"33 exceeds n_layers 32"),
         ({"n_layers": 4, "vision_num_cross_attention_layers": 3}, r"places only 2 in m"),
         (

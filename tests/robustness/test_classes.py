@@ -125,7 +125,7 @@ def test_capacity_is_checked_wherever_it_is_given() -> None:
     g = irperf.lower("llama-3.2-11b-vision", "text", phase="decode")
     with pytest.raises(PassError, match="capacity must be an integer from 0"):
         compare(g, ["greedy"], target="n300", capacity=-5)
-    with pytest.raises(PassError, match="capacity_bytes limits greedy"):
+    with pytest.raises(PassError, match="option capacity_bytes is for greedy.s cost model"):
         FusePass(strategy="all", capacity_bytes=5)
     with pytest.raises(PassError, match="strategies must be a list of strategy names"):
         compare(g, None, target="n300")  # type: ignore[arg-type]
@@ -200,3 +200,23 @@ def test_records_json_cannot_hold_are_an_error_not_a_crash(tmp_path: Path) -> No
     base = ["run", *model, "--load", str(plugin), "--passes", "robust-odd-records"]
     one_line_error([*base, "--json"], contains="cannot be written as JSON")
     one_line_error(base, contains="records do not add up")
+
+
+@pytest.mark.parametrize("option", ["target=h100", "convention=full", "capacity_bytes=5"])
+def test_fuse_refuses_greedy_options_for_a_rule_table(option: str) -> None:
+    error = f"option {option.split('=')[0]} is for greedy's cost model"
+    one_line_error(
+        ["run", "llama-3.2-11b-vision", "--passes", f"fuse{{strategy=all,{option}}}"],
+        contains=error,
+    )
+    assert check_cli(
+        [
+            "run",
+            "llama-3.2-11b-vision",
+            "--part",
+            "vision",
+            "--passes",
+            f"flops,fuse{{strategy=greedy,{option}}}",
+            "--json",
+        ]
+    )
