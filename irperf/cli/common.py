@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from irperf.checks import ECHO_CHARS, show
+from irperf.checks import ECHO_CHARS, message_of, show
 from irperf.errors import IrperfError, OutputError
 
 
@@ -226,10 +226,8 @@ def print_json(obj: Any) -> None:
     """Strict JSON on stdout: a NaN or an infinity is an error, never ``NaN`` in the output."""
     try:
         text = json.dumps(obj, indent=2, allow_nan=False)
-    except ValueError as e:
-        raise OutputError(f"the result holds a non-finite number, not valid JSON: {e}") from None
-    except TypeError as e:  # a plugin's record that JSON cannot hold
-        raise OutputError(f"the result cannot be written as JSON: {e}") from None
+    except (ValueError, TypeError, RecursionError) as e:  # NaN, a cycle, a plugin's object
+        raise OutputError(f"the result cannot be written as strict JSON: {message_of(e)}") from None
     sys.stdout.write(text + "\n")
 
 

@@ -198,7 +198,7 @@ def test_records_json_cannot_hold_are_an_error_not_a_crash(tmp_path: Path) -> No
     )
     model = ["llama-3.2-11b-vision", "--part", "text", "--phase", "decode"]
     base = ["run", *model, "--load", str(plugin), "--passes", "robust-odd-records"]
-    one_line_error([*base, "--json"], contains="cannot be written as JSON")
+    one_line_error([*base, "--json"], contains="cannot be written as strict JSON")
     one_line_error(base, contains="records do not add up")
 
 
