@@ -17,6 +17,8 @@ def _shape(value: tuple[int, ...]) -> tuple[int, ...]:
         dims = tuple(value)
     except TypeError:
         raise TypeInferenceError(f"a shape is a tuple of integers, got {show(value)}") from None
+    if all(type(d) is int and 0 < d <= MAX_DIM for d in dims):  # every node's type: fast path
+        return dims
     for d in dims:
         if not in_range(d, 1, MAX_DIM, integer=True):
             raise TypeInferenceError(
