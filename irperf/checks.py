@@ -8,6 +8,8 @@ the choices, and the value itself echoed at most ``ECHO_CHARS`` characters long.
 from __future__ import annotations
 
 import math
+import os
+import stat
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -55,8 +57,6 @@ MAX_INPUT_FILE_BYTES = 16 * 2**20
 def input_file_problem(path: object) -> str | None:
     """Why ``path`` cannot be read as an input file (a missing file, a directory, a device, a
     NUL in its name, too large), or None."""
-    import os
-
     try:
         text = os.fspath(path)  # type: ignore[call-overload]
     except TypeError:
@@ -69,8 +69,6 @@ def input_file_problem(path: object) -> str | None:
         return f"file not found: {show(text)}"
     except OSError as e:
         return f"file {show(text)} cannot be read: {e.strerror or e}"
-    import stat
-
     if stat.S_ISDIR(st.st_mode):
         return f"path {show(text)} is a directory, not a file"
     if not stat.S_ISREG(st.st_mode):

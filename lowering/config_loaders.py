@@ -112,8 +112,7 @@ class _Fields:
             raise self.error(key, f"{show(self.data.get(key))} is not modelled: {modelled}")
 
 
-HF_VISION_READ = (
-    "image_size",
+HF_VISION_INTS = (
     "patch_size",
     "num_channels",
     "hidden_size",
@@ -123,21 +122,29 @@ HF_VISION_READ = (
     "attention_heads",
     "max_num_tiles",
     "vision_output_dim",
+)
+"""vision_config's optional integer keys, each a VisionConfig field of the same name."""
+HF_VISION_READ = (
+    "image_size",
+    *HF_VISION_INTS,
     "norm_eps",
     "intermediate_layers_indices",
     "supported_aspect_ratios",
     "hidden_act",
 )
-HF_TEXT_READ = (
+HF_TEXT_REQUIRED = (
     "hidden_size",
     "num_hidden_layers",
     "num_attention_heads",
     "num_key_value_heads",
     "intermediate_size",
+)
+HF_TEXT_INTS = ("head_dim", "vocab_size", "max_position_embeddings")
+"""text_config's optional integer keys."""
+HF_TEXT_READ = (
+    *HF_TEXT_REQUIRED,
     "cross_attention_layers",
-    "head_dim",
-    "vocab_size",
-    "max_position_embeddings",
+    *HF_TEXT_INTS,
     "rms_norm_eps",
     "rope_theta",
     "rope_parameters",
@@ -237,17 +244,7 @@ def config_from_hf(
     v.refuse("hidden_act", "gelu", "the encoder's MLP is GELU")
 
     vision: dict[str, Any] = {"image_size": v.integer("image_size", VisionConfig)}
-    for key in (
-        "patch_size",
-        "num_channels",
-        "hidden_size",
-        "intermediate_size",
-        "num_hidden_layers",
-        "num_global_layers",
-        "attention_heads",
-        "max_num_tiles",
-        "vision_output_dim",
-    ):
+    for key in HF_VISION_INTS:
         if v.has(key):
             vision[key] = v.integer(key, VisionConfig)
     if v.has("norm_eps"):
@@ -257,18 +254,9 @@ def config_from_hf(
     if v.has("supported_aspect_ratios"):
         vision["num_aspect_ratios"] = v.aspect_ratios("supported_aspect_ratios")
 
-    text: dict[str, Any] = {
-        key: t.integer(key, TextConfig)
-        for key in (
-            "hidden_size",
-            "num_hidden_layers",
-            "num_attention_heads",
-            "num_key_value_heads",
-            "intermediate_size",
-        )
-    }
+    text: dict[str, Any] = {key: t.integer(key, TextConfig) for key in HF_TEXT_REQUIRED}
     text["cross_attention_layers"] = t.indices("cross_attention_layers")
-    for key in ("head_dim", "vocab_size", "max_position_embeddings"):
+    for key in HF_TEXT_INTS:
         if t.has(key):
             text[key] = t.integer(key, TextConfig)
     if t.has("rms_norm_eps"):

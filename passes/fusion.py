@@ -24,9 +24,9 @@ from passes.bytes import Traffic
 from passes.conventions import CONVENTIONS, Convention
 from passes.flops import FlopCount
 from passes.fusion_greedy import (
-    CAPACITY_RANGE,
     FusionStep,
     capacity_bytes,
+    capacity_option,
     check_capacity,
     compute_seconds,
     greedy_fusion,
@@ -126,7 +126,7 @@ class FusePass(AnalysisPass):
     convention: Convention | None = field(
         default=None, validator=attrs.validators.optional(one_of(*CONVENTIONS))
     )
-    capacity_bytes: int | None = field(default=None, validator=CAPACITY_RANGE)
+    capacity_bytes: int | None = field(default=None, validator=capacity_option)
 
     def __attrs_post_init__(self) -> None:
         given = [

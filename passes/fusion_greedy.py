@@ -61,11 +61,9 @@ def check_capacity(value: object, what: str = "capacity") -> None:
         check_range(value, 0, MAX_CAPACITY_BYTES, integer=True, what=what, error=PassError)
 
 
-def _capacity_option(inst: object, attribute: Attribute[Any], value: object) -> None:
+def capacity_option(inst: object, attribute: Attribute[Any], value: object) -> None:
+    """``check_capacity`` as the attrs validator of a pass option."""
     check_capacity(value, f"pass 'fuse': option {attribute.name}")
-
-
-CAPACITY_RANGE = _capacity_option
 
 
 def capacity_bytes(target: Target) -> int:
