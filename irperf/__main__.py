@@ -1,7 +1,5 @@
 """``python -m irperf``: the command line."""
 
-import sys
+from irperf.cli import console
 
-from irperf.cli import main
-
-sys.exit(main())
+console()

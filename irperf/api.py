@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from irperf.checks import show
-from irperf.errors import ConfigError
+from irperf.errors import ConfigError, IrperfError
 from irperf.graph import Graph
 from irperf.pass_manager import Pass, add_loader, build_pass, get_pass, run_pipeline
 
@@ -14,14 +16,37 @@ if TYPE_CHECKING:
     from targets import Target
 
 
+OWN_PACKAGES = ("lowering", "passes", "targets")
+"""irperf's sibling packages; generic names that a file in the working folder could shadow."""
+
+
+def check_packages() -> None:
+    """An IrperfError if ``passes.py`` (say) in the working folder shadows irperf's package of
+    that name, as ``python -m irperf`` or a notebook started there would import it."""
+    home = Path(__file__).resolve().parent.parent
+    for name in OWN_PACKAGES:
+        try:
+            spec = importlib.util.find_spec(name)  # where it would come from; runs nothing
+        except (ImportError, ValueError):
+            spec = None
+        where = [Path(p).resolve() for p in (spec.submodule_search_locations or [])] if spec else []
+        if home / name not in where:
+            found = (spec.origin if spec else None) or "nothing"
+            raise IrperfError(
+                f"{found} shadows irperf's own package {name!r} (it is imported instead): run "
+                f"irperf from another folder, or rename it"
+            )
+
+
 def _load_builtin_passes() -> None:
+    check_packages()
     import passes  # noqa: F401  (importing registers the built-in passes)
 
 
 add_loader(_load_builtin_passes)
 
 
-def lower(model: Any, part: str = "full", **options: Any) -> Graph:
+def lower(model: Any, part: str = "full", *extra: Any, **options: Any) -> Graph:
     """Lower a model (preset name, config path as ``str`` or ``os.PathLike``, or a ModelConfig)
     into a graph; see ``lowering.lower``."""
     import inspect
@@ -29,6 +54,8 @@ def lower(model: Any, part: str = "full", **options: Any) -> Graph:
     from lowering import lower as _lower
 
     valid = [p for p in inspect.signature(_lower).parameters if p not in ("model", "part")]
+    if extra:
+        raise ConfigError(f"lowering options are keywords ({', '.join(valid)}), got {show(extra)}")
     unknown = [k for k in options if k not in valid]
     if unknown:
         raise ConfigError(f"unknown lowering option {show(unknown[0])}; valid: {', '.join(valid)}")

@@ -48,6 +48,7 @@ class Graph:
         self._nx: nx.DiGraph = nx.DiGraph()
         self._nodes: dict[str, Node] = {}
         self._records: dict[type, Mapping[str, Any]] = {}
+        self._depends: dict[type, tuple[type, ...]] = {}
 
     # ---- construction -------------------------------------------------------------------
     def add(
@@ -144,8 +145,24 @@ class Graph:
         return self._nx
 
     # ---- analysis records ---------------------------------------------------------------
-    def set_records(self, kind: type[R], records: Mapping[str, R]) -> None:
+    def set_records(
+        self, kind: type[R], records: Mapping[str, R], depends_on: tuple[type, ...] = ()
+    ) -> None:
+        """Store ``records`` under ``kind``, computed from the ``depends_on`` record kinds.
+
+        Records computed from an earlier ``kind`` are stale once it is replaced (a roofline of
+        matmul-only FLOPs after ``flops{convention=full}``): they are dropped, and so are those
+        computed from them, never left to mix with the new ones."""
+        stale = [kind]
+        while stale:
+            changed = stale.pop()
+            for other, inputs in list(self._depends.items()):
+                if changed in inputs and other in self._records and other is not kind:
+                    del self._records[other]
+                    del self._depends[other]
+                    stale.append(other)
         self._records[kind] = records
+        self._depends[kind] = tuple(depends_on)
 
     def records(self, kind: type[R]) -> Mapping[str, R]:
         try:

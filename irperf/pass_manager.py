@@ -88,7 +88,7 @@ class AnalysisPass(Pass):
         records = self.analyze(graph)
         if not isinstance(records, Mapping):
             raise PassError(f"analyze returned {type(records).__name__}, not a mapping of records")
-        graph.set_records(self.record_type, records)
+        graph.set_records(self.record_type, records, depends_on=self.requires)
         return PassResult(graph, modified=False)
 
 
@@ -184,6 +184,11 @@ def failures_note() -> str:
     return "".join(f"; {f}" for f in failures[:2])
 
 
+def pass_modules() -> set[str]:
+    """The modules that define the passes registered so far."""
+    return {cls.__module__ for cls in _REGISTRY.values()}
+
+
 def pass_names() -> list[str]:
     """Every registered pass, installed plugins' included."""
     load_entry_points()
@@ -195,6 +200,7 @@ def get_pass(name: str) -> type[Pass]:
     _ensure_loaded()
     if not isinstance(name, str):
         raise PassError(f"a pass name must be a string, got {show(name)}")
+    name = name.strip().lower()  # names are kebab-case: FLOPS is flops
     found = _REGISTRY.get(name)
     if found is None:
         load_entry_points()
@@ -389,7 +395,7 @@ def build_pass(cls: type[Pass], options: Mapping[str, Any]) -> Pass:
         raise PassError(message if message.startswith(prefix) else prefix + message) from None
 
 
-MAX_PIPELINE_PASSES = 256
+MAX_PIPELINE_PASSES = 64
 """A pipeline runs at most this many passes (20,000 repeats of one would run for a minute)."""
 
 
@@ -401,13 +407,32 @@ def build_pipeline(spec: str | Sequence[str | Pass]) -> list[Pass]:
             f"a pipeline of {len(passes):,} passes is more than {MAX_PIPELINE_PASSES} "
             f"(the same pass again computes the same records)"
         )
+    _refuse_repeats(passes)
     return passes
+
+
+def _refuse_repeats(passes: Sequence[Pass]) -> None:
+    """An analysis run again with the same options on the same inputs (no transform since, and
+    none of the records it reads recomputed) computes the same records: a mistake, refused."""
+    for i, p in enumerate(passes):
+        if not isinstance(p, AnalysisPass):
+            continue
+        for q in passes[i + 1 :]:
+            if not isinstance(q, AnalysisPass):
+                break  # a transform: a new graph, other results
+            if q.record_type in p.requires or (q.record_type is p.record_type and q != p):
+                break  # its inputs changed, or another pass replaced its records
+            if type(q) is type(p) and q == p:
+                raise PassError(
+                    f"pass '{p.name}' runs twice with the same options on the same inputs; "
+                    f"the second would compute the same records"
+                )
 
 
 def _build_pipeline(spec: str | Sequence[str | Pass]) -> list[Pass]:
     if isinstance(spec, str):
         return [make_pass(n, o) for n, o in parse_pipeline(spec)]
-    if not isinstance(spec, Sequence):
+    if not isinstance(spec, Sequence) or isinstance(spec, bytes | bytearray):
         raise PassError(
             f"passes must be a pipeline string or a sequence of pass names and Pass objects, "
             f"got {show(spec)}"

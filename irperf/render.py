@@ -103,6 +103,8 @@ FAST_LAYOUT_NODES = 400
 a minute becomes seconds, with a few more crossings."""
 FAN_OUT_BLOCKS = 2
 """A node read by more blocks than this has its edges drawn without ranking constraints."""
+FAN_IN_BLOCKS = 8
+"""A node reading results of more blocks than this draws one of those edges, lists the rest."""
 DOT_TIMEOUT_S = 60.0
 """The longest ``dot`` may run before irperf gives up with an error."""
 
@@ -171,6 +173,7 @@ def _to_dot(graph: Graph, *, collapse_repeats: bool, show_weights: bool) -> tupl
     dot.attr("edge", arrowsize="0.6", color="#555555")
     _emit(dot, _cluster_tree(graph, drawn, members, runs), ids, itertools.count())
 
+    edges, gathered = _edges(graph, drawn, alias, member_of)
     tables = [graph.records(kind) for kind in graph.record_kinds()]
     for node in drawn:
         where = node.block if node.block is not None else node.stage
@@ -178,6 +181,7 @@ def _to_dot(graph: Graph, *, collapse_repeats: bool, show_weights: bool) -> tupl
         lines = [short, node.op.describe(), str(node.type)]
         operands = (graph.node(o) for o in dict.fromkeys(node.operands))
         lines += [source_line(src, node) for src in operands if folded(src)]
+        lines += gathered.get(node.name, [])
         lines += cost_lines(node.name, tables)
         attrs = {"fillcolor": PALETTE.get(node.op.family, "#ffffff")}
         if isinstance(node.op, Input):
@@ -191,25 +195,55 @@ def _to_dot(graph: Graph, *, collapse_repeats: bool, show_weights: bool) -> tupl
             **attrs,
         )
 
-    edges: dict[tuple[str, str], None] = {}  # an ordered set
+    # A result read across many blocks (the vision tokens every cross layer reads) would pull
+    # its readers' ranks together: its edges are drawn but do not constrain the layout.
+    fan_out = {n.name for n in drawn if reader_blocks(n) > FAN_OUT_BLOCKS}
+    for tail, head in edges:
+        if tail in fan_out:
+            dot.edge(ids[tail], ids[head], constraint="false")
+        else:
+            dot.edge(ids[tail], ids[head])
+    source: str = dot.source
+    return source, len(drawn)
+
+
+def _edges(
+    graph: Graph,
+    drawn: Sequence[Node],
+    alias: Mapping[str, str],
+    member_of: Mapping[str, tuple[int, int]],
+) -> tuple[list[tuple[str, str]], dict[str, list[str]]]:
+    """The drawn edges (tail, head), and a label line per node that gathers the results of more
+    than ``FAN_IN_BLOCKS`` blocks (every layer's output saved for the projector): of those, only
+    the edge from the last is drawn, the line names the rest. A hundred edges into one node from
+    a hundred layers is what keeps graphviz busy for minutes."""
+    shown = {n.name for n in drawn}
+    tails: dict[str, dict[str, None]] = {}  # head -> tails, ordered
     for node in graph:
         for o in node.operands:
             a, b = member_of.get(o), member_of.get(node.name)
             if a is not None and b is not None and a[0] == b[0] and a[1] != b[1]:
                 continue  # between repetitions of one run: the xN badge says it
             tail, head = alias.get(o, o), alias.get(node.name, node.name)
-            if tail != head and tail in ids and head in ids:
-                edges[(ids[tail], ids[head])] = None
-    # A result read across many blocks (the vision tokens every cross layer reads) would pull
-    # its readers' ranks together: its edges are drawn but do not constrain the layout.
-    fan_out = {ids[n.name] for n in drawn if reader_blocks(n) > FAN_OUT_BLOCKS}
-    for tail, head in edges:
-        if tail in fan_out:
-            dot.edge(tail, head, constraint="false")
+            if tail != head and tail in shown and head in shown:
+                tails.setdefault(head, {})[tail] = None
+    order = {n.name: i for i, n in enumerate(drawn)}
+    edges: list[tuple[str, str]] = []
+    gathered: dict[str, list[str]] = {}
+    for head, found in tails.items():
+        own = graph.node(head).block
+        far = sorted(
+            (t for t in found if graph.node(t).block not in (own, None)), key=order.__getitem__
+        )
+        if len({graph.node(t).block for t in far}) > FAN_IN_BLOCKS:
+            hidden = far[:-1]  # the nearest, far[-1], stays an edge
+            dropped = set(hidden)
+            edges += [(t, head) for t in found if t not in dropped]
+            first, last = graph.node(hidden[0]).block, graph.node(hidden[-1]).block
+            gathered[head] = [f"reads {len(hidden)} more results: {first} .. {last}"]
         else:
-            dot.edge(tail, head)
-    source: str = dot.source
-    return source, len(drawn)
+            edges += [(t, head) for t in found]
+    return edges, gathered
 
 
 def _collapse(

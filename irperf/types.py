@@ -8,8 +8,8 @@ from irperf.checks import in_range, show
 from irperf.dtypes import DType, tensor_bytes
 from irperf.errors import TypeInferenceError
 
-MAX_DIM = 2**40
-"""A dimension larger than this (a trillion) is a bug or a typo, not a tensor."""
+MAX_DIM = 2**62
+"""A dimension larger than this is a bug, not a tensor (every in-range config stays below)."""
 
 
 def _shape(value: tuple[int, ...]) -> tuple[int, ...]:
@@ -22,7 +22,7 @@ def _shape(value: tuple[int, ...]) -> tuple[int, ...]:
     for d in dims:
         if not in_range(d, 1, MAX_DIM, integer=True):
             raise TypeInferenceError(
-                f"shape {show(dims)} has a dimension that is not an integer from 1 to 2^40"
+                f"shape {show(dims)} has a dimension that is not an integer from 1 to 2^62"
             )
     return dims
 

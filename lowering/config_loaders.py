@@ -169,7 +169,8 @@ META_READ = (
     "vision_num_cross_attention_layers",
 )
 META_IGNORED = ("use_scaled_rope", "max_batch_size", "max_seq_len", "model_parallel_size")
-"""llama-models ``ModelArgs`` fields a params.json may hold that change no cost."""
+"""llama-models ``ModelArgs`` fields a params.json may hold that change no cost (``max_seq_len``
+bounds the positions a request may use, as HF's ``max_position_embeddings``)."""
 
 HF_KEYS = {"VisionConfig.": "vision_config.", "TextConfig.": "text_config."}
 META_NAMES = {
@@ -343,6 +344,10 @@ def config_from_meta_params(
         "vocab_size": p.integer("vocab_size", TextConfig),
         "cross_attention_layers": cross,
     }
+    if p.has("max_seq_len"):  # llama-models' longest sequence: the positions a request may use
+        text["max_position_embeddings"] = p.integer(
+            "max_seq_len", TextConfig, "max_position_embeddings"
+        )
     for key, field_name in (("norm_eps", "rms_norm_eps"), ("rope_theta", "rope_theta")):
         if p.has(key):
             text[field_name] = p.number(key, TextConfig, field_name)
@@ -431,7 +436,8 @@ def _name_from_path(path: Path) -> str:
         if parent.name == "original":  # Meta weights live in <checkpoint>/original/
             parent = parent.parent
         stem = parent.name or stem
-    return stem.lower()
+    # a file name that is not UTF-8 holds lone surrogates: not text any JSON reader takes
+    return stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace").lower()
 
 
 def load_model_config(name_or_path: str | os.PathLike[str]) -> ModelConfig:

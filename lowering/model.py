@@ -48,7 +48,9 @@ def _one_of(name: str, value: str, valid: tuple[str, ...]) -> str:
     return choose(value, valid, what=name, error=ConfigError)
 
 
-def _check_meaningful(part: str, phase: str, image: bool, **given: int | str | None) -> None:
+def _check_meaningful(
+    part: str, phase: str, image: bool, cross_layers: int, **given: int | str | None
+) -> None:
     """Refuse options the request has no use for (a typo or a misunderstanding, never silent)."""
     if part == "vision" and phase == "decode":
         raise ConfigError("part 'vision' has no decode phase (the encoder runs in prefill)")
@@ -65,11 +67,15 @@ def _check_meaningful(part: str, phase: str, image: bool, **given: int | str | N
             raise ConfigError("logits 'all' applies to prefill; decode has one new token")
     if part == "text":
         unused.append("layout")
-    if not image:
+    # the image reaches the text decoder only through its cross-attention layers
+    blind = cross_layers == 0 and not (part == "full" and phase == "prefill")
+    if not image or (blind and part != "vision"):
         unused += ["images", "tiles"]
     for name in unused:
         if given[name] is not None:
             why = "without an image" if name in ("images", "tiles") else f"in {part} {phase}"
+            if image and name in ("images", "tiles"):
+                why = f"in {part} {phase} of a model without cross-attention layers"
             if part == "vision":
                 why = "with part 'vision' (the encoder has no prompt or cache)"
             if name == "layout":
@@ -179,6 +185,7 @@ def lower(
         part,
         phase,
         image,
+        cfg.text.num_cross_layers,
         images=images,
         tiles=tiles,
         seq_len=seq_len,
@@ -200,6 +207,11 @@ def lower(
         seq_len = DEFAULT_SEQ_LEN if seq_len is None else seq_len
         checks.append(("seq_len", seq_len, positions, f"max_position_embeddings{given}"))
     if part != "vision" and phase == "decode":
+        if positions < 2:
+            raise ConfigError(
+                f"max_position_embeddings {positions} leaves no room for a decode step: the "
+                f"cache needs a position before the new token's"
+            )
         given = "" if context is not None else f"; {DEFAULT_CONTEXT} is the default"
         context = DEFAULT_CONTEXT if context is None else context
         bound = f"max_position_embeddings, less the new token{given}"

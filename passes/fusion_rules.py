@@ -9,6 +9,7 @@ a cycle between groups) is the partitioner's business, not the rule's.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeAlias
 
@@ -228,6 +229,7 @@ class Strategy:
 
 
 _STRATEGIES: dict[str, Strategy] = {}
+_MODULES: dict[str, str] = {}
 
 
 def register_strategy(
@@ -257,6 +259,7 @@ def register_strategy(
     if existing is not None and _definition(existing) != _definition(s):
         raise PassError(f"fusion strategy '{name}' is already registered")
     _STRATEGIES[name] = s  # a module loaded twice re-registers the same definition
+    _MODULES[name] = sys._getframe(1).f_globals.get("__name__", "")  # who registered it
     return s
 
 
@@ -322,6 +325,11 @@ def _compose(name: str) -> Strategy:
         decompose_attention=bool(decomposes),
         description=" + ".join(p.name for p in parts),
     )
+
+
+def strategy_modules() -> set[str]:
+    """The modules that registered the strategies there are."""
+    return set(_MODULES.values())
 
 
 def strategy_names() -> list[str]:

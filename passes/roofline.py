@@ -24,7 +24,7 @@ from passes.bytes import Traffic
 from passes.flops import FlopCount
 from targets import Target
 from targets.loader import default_target, load_target
-from targets.target import FIDELITIES
+from targets.target import FIDELITIES, NO_FIDELITY
 
 
 @frozen(kw_only=True)
@@ -50,9 +50,17 @@ _fraction = range_validator(
 )
 
 
+MATH_FIDELITIES = tuple(f for f in FIDELITIES if f != NO_FIDELITY)
+"""What ``fidelity`` may ask for: ``none`` marks a rate without fidelity phases, not a choice."""
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _optional_fidelity(inst: object, attribute: object, value: str | None) -> None:
-    if value is not None and value not in FIDELITIES:
-        valid = ", ".join(FIDELITIES)
+    if value is not None and value not in MATH_FIDELITIES:
+        valid = ", ".join(MATH_FIDELITIES)
         raise PassError(f"pass 'roofline': fidelity={show(value)}; valid: {valid}")
 
 
@@ -128,7 +136,7 @@ class RooflinePass(AnalysisPass):
     target: Target = field(factory=default_target, converter=load_target)
     mfu: float = field(default=1.0, validator=_fraction)
     mbu: float = field(default=1.0, validator=_fraction)
-    fidelity: str | None = field(default=None, validator=_optional_fidelity)
+    fidelity: str | None = field(default=None, converter=_lower, validator=_optional_fidelity)
     """Math fidelity for every op (lofi, hifi2, hifi3, hifi4); None: the target's pairing per
     format (Wormhole: BF16 at HiFi4, BFP8 at HiFi2, BFP4 at LoFi)."""
 
@@ -136,7 +144,7 @@ class RooflinePass(AnalysisPass):
         target = self.target
         if self.fidelity is not None and all(c.fidelity == "none" for c in target.compute):
             raise PassError(
-                f"target '{target.name}' has no math fidelities; "
+                f"{target.label} has no math fidelities; "
                 f"fidelity={self.fidelity} means nothing there"
             )
         return roofline_times(graph, target, mfu=self.mfu, mbu=self.mbu, fidelity=self.fidelity)

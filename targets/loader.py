@@ -23,6 +23,8 @@ _SUFFIX = ".toml"
 _PER_CORE = "flops_per_s_per_core"
 _PER_CHIP = "flops_per_s_per_chip"
 _FLOAT_SAFE = 2**1000
+_NOT_IN_FILES = frozenset({"origin"})
+"""Target fields the loader sets, which a file may not."""
 
 
 def _data_dir() -> Traversable:
@@ -120,19 +122,21 @@ def parse_target(text: str, source: str = "<string>") -> Target:
         raise TargetError(f"{source}: target text must be a str, got {show(text)}")
     try:
         table = tomllib.loads(text)
+    except RecursionError:
+        raise TargetError(f"{source}: malformed TOML: nested too deeply") from None
     except tomllib.TOMLDecodeError as e:
         raise TargetError(f"{source}: malformed TOML: {_one_line(e)}") from None
     except ValueError as e:  # an integer longer than Python converts (4,300 digits)
         raise TargetError(f"{source}: malformed TOML: {_one_line(e)[:ECHO_CHARS]}") from None
     try:
-        return Target(**_record_kwargs(table, Target, ""))
+        return Target(**_record_kwargs(table, Target, ""), origin=source)
     except TargetError as e:
         raise TargetError(f"{source}: {e}") from None
 
 
 def _record_kwargs(table: dict[str, Any], cls: type[Any], prefix: str) -> dict[str, Any]:
     """Check ``table`` against the fields of attrs class ``cls`` and convert each value."""
-    fields = attrs.fields(cls)
+    fields = [f for f in attrs.fields(cls) if f.name not in _NOT_IN_FILES]
     names = [f.name for f in fields]
     for key in table:
         if key not in names:

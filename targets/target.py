@@ -145,6 +145,8 @@ class Target:
     eltwise_add_flops_per_s_per_core: float | None = field(default=None, validator=_OPTIONAL_RATE)
     eltwise_mul_flops_per_s_per_core: float | None = field(default=None, validator=_OPTIONAL_RATE)
     sources: tuple[str, ...]
+    origin: str = field(default="", eq=False, repr=False)
+    """The file the target was read from (set by the loader, never by the file), for messages."""
 
     def __attrs_post_init__(self) -> None:
         where = f"target {show(self.name)}"
@@ -176,6 +178,12 @@ class Target:
             self.rate(dt, fi)  # and so must every pairing
 
     @property
+    def label(self) -> str:
+        """``target 'n300'``, and the file it came from if a user's: messages after loading."""
+        shipped = not self.origin or self.origin.startswith("targets/data/")
+        return f"target {show(self.name)}" + ("" if shipped else f" (from {self.origin})")
+
+    @property
     def cores_per_chip(self) -> int:
         return self.grid[0] * self.grid[1]
 
@@ -201,9 +209,7 @@ class Target:
         """
         for name, value in (("dtype", dtype), ("fidelity", fidelity)):
             if value is not None and not isinstance(value, str):
-                raise TargetError(
-                    f"target {show(self.name)}: {name} must be a name, got {show(value)}"
-                )
+                raise TargetError(f"{self.label}: {name} must be a name, got {show(value)}")
         dt = self.default_dtype if dtype is None else dtype.lower()
         fi = self.fidelity_for(dt) if fidelity is None else fidelity.lower()
         by_key = {(c.dtype, c.fidelity): c for c in self.compute}
@@ -212,14 +218,14 @@ class Target:
                 return by_key[key]
         valid = ", ".join(f"{d}/{f}" for d, f in by_key)
         raise TargetError(
-            f"target {show(self.name)} has no compute rate for {show(dt)[1:-1]}/{show(fi)[1:-1]}; "
+            f"{self.label} has no compute rate for {show(dt)[1:-1]}/{show(fi)[1:-1]}; "
             f"valid: {valid}"
         )
 
     def fidelity_for(self, dtype: str) -> str:
         """The fidelity ``dtype`` runs at by default on this target."""
         if not isinstance(dtype, str):
-            raise TargetError(f"target {show(self.name)}: dtype must be a name, got {show(dtype)}")
+            raise TargetError(f"{self.label}: dtype must be a name, got {show(dtype)}")
         return dict(self.fidelity_by_dtype).get(dtype.lower(), self.default_fidelity)
 
     def peak_flops_per_s(self, dtype: str | None = None, fidelity: str | None = None) -> float:
@@ -229,7 +235,5 @@ class Target:
     def matmul_rate_divisor(self, rows: int) -> int:
         """How many times slower a matmul runs when its input has ``rows`` rows."""
         if not is_int(rows):
-            raise TargetError(
-                f"target {show(self.name)}: rows must be an integer, got {show(rows)}"
-            )
+            raise TargetError(f"{self.label}: rows must be an integer, got {show(rows)}")
         return self.small_m_rate_divisor if rows < self.small_m_rows else 1

@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from irperf.api import check_packages
 from irperf.checks import message_of, one_line, show
 from irperf.cli import analyze, fusion, info, lower, report, run
 from irperf.cli.common import Parser
@@ -80,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        check_packages()
         if args.command is None:
             parser.print_help()
             _say("error", "no command given; choose one of the commands above")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,10 @@ _QUOTED = re.compile(rf"'([^']{{{ECHO_CHARS - 1},}})'")
 """A quoted stretch of an argparse message long enough to need cutting."""
 _LONG_WORD = re.compile(rf"[^\s']{{{ECHO_CHARS + 1},}}")
 """An unquoted one (``unrecognized arguments: --xxxx...``)."""
+
+_SURROGATE_PAIR = re.compile(r"\\ud[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}")
+_LONE_SURROGATE = re.compile(r"\\ud[89a-f][0-9a-f]{2}")
+"""JSON escapes of UTF-16 halves: a pair is one character, a lone one is not text."""
 
 _GIVEN = "_given_options"
 """Namespace attribute: the value each option was given, to catch one given twice."""
@@ -228,7 +233,51 @@ def print_json(obj: Any) -> None:
         text = json.dumps(obj, indent=2, allow_nan=False)
     except (ValueError, TypeError, RecursionError) as e:  # NaN, a cycle, a plugin's object
         raise OutputError(f"the result cannot be written as strict JSON: {message_of(e)}") from None
+    if _LONE_SURROGATE.search(_SURROGATE_PAIR.sub("", text)):
+        raise OutputError("the result holds a string that is not Unicode text (a lone surrogate)")
     sys.stdout.write(text + "\n")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_outputs(args: argparse.Namespace, outputs: Sequence[str], inputs: Sequence[str]) -> None:
+    """Refuse output files that are one another, one of the inputs, or (with ``--json``)
+    stdout itself: each would silently destroy what it aliases."""
+    command = args.command
+    for i, path in enumerate(outputs):
+        for other in outputs[i + 1 :]:
+            if _same_file(path, other):
+                raise UsageError(f"{command}: two outputs name one file, {show(path)}")
+        for source in inputs:
+            if os.path.exists(source) and _same_file(path, source):
+                raise UsageError(f"{command}: output {show(path)} would overwrite an input")
+        if getattr(args, "json", False):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                if os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno())):
+                    raise UsageError(f"{command}: output {show(path)} is stdout, where --json goes")
+
+
+def load_plugins(specs: Sequence[str]) -> None:
+    """``--load`` each plugin; one that defines no registered pass and no fusion strategy is an
+    error (``--load os`` would otherwise do nothing, silently)."""
+    from irperf.api import _load_builtin_passes
+    from irperf.pass_manager import pass_modules
+    from irperf.plugins import load_plugin
+    from passes.fusion_rules import strategy_modules
+
+    _load_builtin_passes()
+    for spec in specs:
+        with plugin_output_on_stderr():
+            module = load_plugin(spec)
+        name = module.__name__
+        defined = {*pass_modules(), *strategy_modules()}
+        if not any(m == name or m.startswith(name + ".") for m in defined):
+            raise UsageError(f"--load {show(spec)} registers no pass and no fusion strategy")
 
 
 def plugin_output_on_stderr() -> contextlib.AbstractContextManager[object]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from irperf.checks import show
 from irperf.cli.common import (
     UsageError,
     add_convention_arg,
     add_model_args,
+    check_outputs,
+    load_plugins,
     lower_from_args,
     output_file,
     plugin_output_on_stderr,
@@ -98,14 +99,11 @@ def _title(h: dict[str, Any], target: Any, graph: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from irperf.plugins import load_plugin
     from passes.fusion_greedy import check_capacity
     from passes.fusion_rules import get_strategy
     from targets import load_target
 
-    with plugin_output_on_stderr():
-        for spec in args.load:
-            load_plugin(spec)
+    load_plugins(args.load)
     if args.compare is not None:
         names = list(dict.fromkeys(s.strip() for s in args.compare.split(",") if s.strip()))
         if not names:
@@ -136,8 +134,7 @@ def run(args: argparse.Namespace) -> int:
         ],
     )
     pictures = [getattr(args, fmt) for fmt in PICTURES if getattr(args, fmt)]
-    if len(set(pictures)) < len(pictures):
-        raise UsageError(f"fusion: two picture formats name one file, {show(pictures[0])}")
+    check_outputs(args, pictures, [args.model, args.target, *args.load])
     if top_given and args.top < 1:
         raise UsageError(f"fusion: --top must be an integer from 1, got {args.top}")
     check_capacity(args.capacity_bytes, "fusion: --capacity-bytes")

@@ -8,6 +8,7 @@ from typing import Any
 from irperf.cli.common import (
     add_convention_arg,
     add_model_args,
+    check_outputs,
     lower_from_args,
     output_file,
     refuse_unused,
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
             ("--convention", args.convention is not None and not args.annotate, "needs --annotate"),
         ],
     )
+    check_outputs(args, [p for p in (args.dot, args.svg, args.png) if p], [args.model])
     graph = lower_from_args(args)
     if args.annotate:
         c = args.convention or "matmul-only"

@@ -6,9 +6,15 @@ import argparse
 from typing import Any
 
 from irperf.checks import all_finite, show
-from irperf.cli.common import add_model_args, lower_from_args, plugin_output_on_stderr, print_json
+from irperf.cli.common import (
+    add_model_args,
+    load_plugins,
+    lower_from_args,
+    plugin_output_on_stderr,
+    print_json,
+)
 from irperf.errors import IrperfError, PluginError
-from irperf.plugins import describe, load_plugin
+from irperf.plugins import describe
 
 
 def add_parsers(sub: Any) -> None:
@@ -45,13 +51,13 @@ def run(args: argparse.Namespace) -> int:
     from irperf.api import run as run_passes
     from irperf.pass_manager import AnalysisPass, build_pipeline
 
+    load_plugins(args.load)
     with plugin_output_on_stderr():
-        for spec in args.load:
-            load_plugin(spec)
         pipeline = build_pipeline(args.passes)
         graph = run_passes(lower_from_args(args), pipeline)
         kinds: list[type[Any]] = graph.record_kinds()
-        # an analysis whose records a later transform dropped (a new graph has no stale ones)
+        # an analysis whose records a later pass dropped: a transform (a new graph has no stale
+        # records) or an analysis that replaced what they were computed from
         dropped = list(
             dict.fromkeys(
                 p.name
@@ -79,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
         if total is not None:
             print(f"  {name} total: {total}")
     for name in dropped:
-        print(f"note: the records of {name} were dropped by a transform after it; run it later")
+        print(
+            f"note: the records of {name} were dropped: a later pass replaced the graph or what "
+            f"they were computed from; run {name} after it"
+        )
     return 0
 
 
@@ -117,9 +126,8 @@ def list_passes(args: argparse.Namespace) -> int:
     from irperf.pass_manager import entry_point_failures, get_pass, pass_names
 
     _load_builtin_passes()
+    load_plugins(args.load)
     with plugin_output_on_stderr():
-        for spec in args.load:
-            load_plugin(spec)
         names = [(name, get_pass(name).summary) for name in pass_names()]
     for name, summary in names:
         print(f"{name:20s} {summary}")

@@ -163,7 +163,7 @@ def test_paths_are_str_or_pathlike() -> None:
 def test_wrong_option_types_are_pass_errors() -> None:
     with pytest.raises(PassError, match=r"option mfu must be a finite float, got '0\.5'"):
         RooflinePass(mfu="0.5")  # type: ignore[arg-type]
-    with pytest.raises(PassError, match="option fidelity must be a str or None, got 3"):
+    with pytest.raises(PassError, match="fidelity=3; valid: lofi, hifi2, hifi3, hifi4"):
         RooflinePass(fidelity=3)  # type: ignore[arg-type]
     with pytest.raises(TargetError, match="unknown target 'bogus'"):
         RooflinePass(target="bogus")

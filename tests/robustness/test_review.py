@@ -75,6 +75,7 @@ def test_exceptions_that_cannot_print_themselves(tmp_path: Path) -> None:
 
 def test_a_plugin_thread_does_not_keep_irperf_alive(tmp_path: Path) -> None:
     body = "import threading, time\nthreading.Thread(target=time.sleep, args=(600,)).start()\n"
+    body += PASS.format(name="robust-threads", record="dict", body="        return {}")
     path = plugin(tmp_path, body, "threads")
     done = subprocess.run([*CONSOLE, "passes", "--load", path], capture_output=True, timeout=60)
     assert done.returncode == 0 and b"flops" in done.stdout
@@ -161,7 +162,7 @@ def test_a_closed_stdout_is_one_line() -> None:
 def test_two_picture_formats_to_one_file() -> None:
     one_line_error(
         ["fusion", "llama-3.2-11b-vision", "--strategy", "all", "--dot", "a.dot", "--png", "a.dot"],
-        "two picture formats name one file",
+        "two outputs name one file",
     )
 
 
@@ -212,10 +213,26 @@ def test_dropped_records_are_reported() -> None:
     assert code == 0 and "note: the records of flops were dropped" in out
 
 
+def test_records_computed_from_replaced_records_are_dropped_not_mixed() -> None:
+    """A roofline of matmul-only FLOPs must not sit beside full-convention FLOPs."""
+    argv = ["run", "llama-3.2-11b-vision", "--part", "text", "--passes"]
+    data = check_cli([*argv, "flops,bytes,roofline{target=n300},flops{convention=full}", "--json"])
+    assert data["dropped"] == ["roofline"] and "RooflineTime" not in data["records"]
+    data = check_cli([*argv, "flops,bytes,flops{convention=full},roofline{target=n300}", "--json"])
+    assert data["dropped"] == [] and "RooflineTime" in data["records"]
+
+
 def test_pipelines_have_a_length_bound() -> None:
     g = irperf.lower("llama-3.2-11b-vision", "text", phase="decode")
-    with pytest.raises(PassError, match="a pipeline of 300 passes is more than 256"):
+    with pytest.raises(PassError, match="a pipeline of 300 passes is more than 64"):
         irperf.run(g, ",".join(["flops"] * 300))
+    with pytest.raises(PassError, match="pass 'flops' runs twice with the same options"):
+        irperf.run(g.copy(), "flops,bytes,flops")
+    with pytest.raises(PassError, match="runs twice"):
+        irperf.run(g.copy(), "flops,fuse{strategy=greedy},fuse{strategy=greedy}")
+    # the same pass on changed inputs, or after a transform, is a new computation
+    assert irperf.run(g.copy(), "flops,bytes,roofline,flops{convention=full},roofline")
+    assert irperf.run(g.copy(), "flops,decompose-attention,flops")
 
 
 def test_api_misuse_raises_irperf_errors() -> None:
