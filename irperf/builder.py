@@ -12,6 +12,7 @@ from irperf.dtypes import DType
 from irperf.errors import VerifyError
 from irperf.graph import Graph
 from irperf.ops import Constant, Input, Op, Weight
+from irperf.roles import Role
 from irperf.types import TensorType
 
 
@@ -42,6 +43,7 @@ class Builder:
         self._scopes: list[str] = []
         self._stage: str | None = None
         self._block: str | None = None
+        self._role: Role = Role.OTHER
 
     def qualify(self, name: str) -> str:
         return ".".join([*self._scopes, name]) if self._scopes else name
@@ -77,21 +79,36 @@ class Builder:
         finally:
             self._stage = outer
 
-    def add(self, op: Op, *operands: Value, name: str) -> Value:
+    @contextmanager
+    def role(self, role: Role) -> Iterator[None]:
+        """Nodes added inside take ``role`` unless ``add`` names another."""
+        outer = self._role
+        self._role = role
+        try:
+            yield
+        finally:
+            self._role = outer
+
+    def add(self, op: Op, *operands: Value, name: str, role: Role | None = None) -> Value:
         node = self.graph.add(
             self.qualify(name),
             op,
             [v.name for v in operands],
             stage=self._stage,
             block=self._block,
+            role=role or self._role,
         )
         return Value(node.name, node.type)
 
-    def input(self, name: str, shape: tuple[int, ...], dtype: DType) -> Value:
-        return self.add(Input(type=TensorType(shape, dtype)), name=name)
+    def input(
+        self, name: str, shape: tuple[int, ...], dtype: DType, *, role: Role | None = None
+    ) -> Value:
+        return self.add(Input(type=TensorType(shape, dtype)), name=name, role=role)
 
-    def weight(self, name: str, shape: tuple[int, ...], dtype: DType) -> Value:
-        return self.add(Weight(type=TensorType(shape, dtype)), name=name)
+    def weight(
+        self, name: str, shape: tuple[int, ...], dtype: DType, *, role: Role | None = None
+    ) -> Value:
+        return self.add(Weight(type=TensorType(shape, dtype)), name=name, role=role)
 
     def constant(self, name: str, value: float, shape: tuple[int, ...], dtype: DType) -> Value:
         return self.add(Constant(type=TensorType(shape, dtype), value=value), name=name)

@@ -11,6 +11,7 @@ from attrs import frozen
 from irperf.checks import show
 from irperf.errors import PassError, TypeInferenceError, VerifyError
 from irperf.ops.base import Op
+from irperf.roles import Role
 from irperf.types import TensorType
 
 R = TypeVar("R")
@@ -21,7 +22,8 @@ class Node:
     """One op application. ``operands`` names the producing nodes, in order (``x * x`` is legal).
 
     ``stage`` says what the node does in the model (``vision``, ``projector``, ``cross_kv``...);
-    ``block`` is the scope of the repeated block it belongs to (``vision.local.3``), if any.
+    ``block`` is the scope of the repeated block it belongs to (``vision.local.3``), if any;
+    ``role`` what it is for (``Role.Q``...), which policies and rules key on.
     """
 
     name: str
@@ -30,6 +32,29 @@ class Node:
     type: TensorType
     stage: str | None = None
     block: str | None = None
+    role: Role | None = None
+
+
+@frozen
+class KVCache:
+    """Which tensors of a graph are KV cache: ``tensors`` hold a cache (prefill's K and V
+    results, decode's cache inputs, the cross-attention K/V), ``appends`` write a new token's
+    rows into one in place. Results of the graph even when read inside it. ``verify`` checks
+    that every name is a node, so a transform that renames or drops one must keep this in step.
+    """
+
+    tensors: tuple[str, ...] = ()
+    appends: tuple[str, ...] = ()
+
+    def with_tensors(self, *names: str) -> KVCache:
+        return KVCache((*self.tensors, *names), self.appends)
+
+    def with_appends(self, *names: str) -> KVCache:
+        return KVCache(self.tensors, (*self.appends, *names))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (*self.tensors, *self.appends)
 
 
 class Graph:
@@ -45,6 +70,7 @@ class Graph:
         self.name = name
         self.meta: dict[str, Any] = {}
         self.blocks: dict[str, str] = {}
+        self.kv_cache = KVCache()
         self._nx: nx.DiGraph = nx.DiGraph()
         self._nodes: dict[str, Node] = {}
         self._records: dict[type, Mapping[str, Any]] = {}
@@ -59,6 +85,7 @@ class Graph:
         *,
         stage: str | None = None,
         block: str | None = None,
+        role: Role | None = None,
     ) -> Node:
         """Add a node, inferring its type from its operands'."""
         if not isinstance(name, str) or not name:
@@ -78,7 +105,7 @@ class Graph:
             out = op.infer(types)
         except TypeInferenceError as e:
             raise TypeInferenceError(f"node '{name}': {e}") from None
-        node = Node(name, op, ops, out, stage, block)
+        node = Node(name, op, ops, out, stage, block, role)
         self.insert(node)
         return node
 
@@ -99,6 +126,7 @@ class Graph:
         if like is not None:
             g.meta = dict(like.meta)
             g.blocks = dict(like.blocks)
+            g.kv_cache = like.kv_cache
         for n in nodes:
             g.insert(n)
         return g

@@ -15,7 +15,8 @@ def verify(graph: Graph) -> None:
     Rules, in the order they are checked per node: ``defined-before-use`` (operands exist and
     precede their user, which makes the order topological and the graph acyclic), ``arity`` and
     ``type-inference`` (the stored type is what the op infers from its operand types), then
-    ``edges`` (the networkx edges are exactly the operand set) and ``acyclic``.
+    ``edges`` (the networkx edges are exactly the operand set), ``kv-cache`` (every KV-cache
+    name is a node) and ``acyclic``.
     """
     if not isinstance(graph, Graph):
         raise VerifyError(f"verify checks an irperf Graph, got {show(graph)}")
@@ -39,6 +40,9 @@ def verify(graph: Graph) -> None:
         if set(g.predecessors(node.name)) != set(node.operands):
             raise VerifyError(f"node '{node.name}': rule edges: graph edges differ from operands")
         seen.add(node.name)
+    for name in graph.kv_cache.names:
+        if name not in seen:
+            raise VerifyError(f"rule kv-cache: the KV cache names {show(name)}, not a node")
     if g.number_of_nodes() != len(seen):
         extra = sorted(set(g.nodes) - seen)[:3]
         raise VerifyError(f"node '{extra[0]}': rule typed-node: a graph node has no op and type")

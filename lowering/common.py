@@ -8,6 +8,7 @@ from irperf.builder import Builder, Value
 from irperf.dtypes import DType
 from irperf.graph import Graph
 from irperf.ops import Add, LayerNorm, MatMul, Mul, RMSNorm, Tanh, Weight
+from irperf.roles import Role
 
 
 @frozen(kw_only=True)
@@ -26,10 +27,11 @@ class Formats:
 
 
 def linear_weight(
-    b: Builder, in_features: int, out_features: int, *, name: str, fmt: Formats
+    b: Builder, in_features: int, out_features: int, *, name: str, fmt: Formats, role: Role
 ) -> Value:
     """The ``[in, out]`` weight ``name.weight`` of a linear layer, in the weight format."""
-    return b.weight(f"{name}.weight", (in_features, out_features), fmt.weights)
+    with b.role(role):
+        return b.weight(f"{name}.weight", (in_features, out_features), fmt.weights)
 
 
 def linear(
@@ -40,35 +42,41 @@ def linear(
     *,
     name: str,
     fmt: Formats,
+    role: Role,
     bias: bool = False,
 ) -> Value:
     """``x @ W (+ bias)``: weight ``name.weight`` ``[in, out]``, matmul ``name``, bias ``name.bias``
-    added by ``name.bias_add``. The result and the bias take the activation format."""
-    w = linear_weight(b, in_features, out_features, name=name, fmt=fmt)
-    y = b.add(MatMul(), x, w, name=name)
-    if bias:
-        bv = b.weight(f"{name}.bias", (out_features,), fmt.activations)
-        y = b.add(Add(), y, bv, name=f"{name}.bias_add")
+    added by ``name.bias_add``, all four of the layer's ``role``. The result and the bias take
+    the activation format."""
+    w = linear_weight(b, in_features, out_features, name=name, fmt=fmt, role=role)
+    with b.role(role):
+        y = b.add(MatMul(), x, w, name=name)
+        if bias:
+            bv = b.weight(f"{name}.bias", (out_features,), fmt.activations)
+            y = b.add(Add(), y, bv, name=f"{name}.bias_add")
     return y
 
 
 def layernorm(b: Builder, x: Value, *, name: str, eps: float, fmt: Formats) -> Value:
     d = x.shape[-1]
-    w = b.weight(f"{name}.weight", (d,), fmt.activations)
-    bias = b.weight(f"{name}.bias", (d,), fmt.activations)
-    return b.add(LayerNorm(eps=eps), x, w, bias, name=name)
+    with b.role(Role.NORM):
+        w = b.weight(f"{name}.weight", (d,), fmt.activations)
+        bias = b.weight(f"{name}.bias", (d,), fmt.activations)
+        return b.add(LayerNorm(eps=eps), x, w, bias, name=name)
 
 
 def rmsnorm(b: Builder, x: Value, *, name: str, eps: float, fmt: Formats) -> Value:
-    w = b.weight(f"{name}.weight", (x.shape[-1],), fmt.activations)
-    return b.add(RMSNorm(eps=eps), x, w, name=name)
+    with b.role(Role.NORM):
+        w = b.weight(f"{name}.weight", (x.shape[-1],), fmt.activations)
+        return b.add(RMSNorm(eps=eps), x, w, name=name)
 
 
 def tanh_gate(b: Builder, x: Value, *, name: str, fmt: Formats) -> Value:
     """``tanh(gate) * x`` with a one-element parameter ``name`` (``name.tanh``, ``name.mul``)."""
-    g = b.weight(name, (1,), fmt.activations)
-    t = b.add(Tanh(), g, name=f"{name}.tanh")
-    return b.add(Mul(), x, t, name=f"{name}.mul")
+    with b.role(Role.GATE):
+        g = b.weight(name, (1,), fmt.activations)
+        t = b.add(Tanh(), g, name=f"{name}.tanh")
+        return b.add(Mul(), x, t, name=f"{name}.mul")
 
 
 def copy_weights(source: Graph, into: Graph) -> None:

@@ -235,8 +235,6 @@ def lower(
         tiles=tiles,
         dtype=fmt.activations.name,
         weight_dtype=fmt.weights.name,
-        kv_cache=[],
-        kv_cache_appends=[],
     )
     if part != "text":
         graph.meta["layout"] = layout

@@ -6,14 +6,14 @@ every self layer's RoPE reads), ``text.{j}`` with ``j`` the HF merged layer inde
 layer owns is under its scope, the K/V projection of a cross layer's vision tokens included
 (stage ``cross_kv``); the stage says what an op does, the scope whose it is.
 
-KV caches are tensors of the graph, listed by node name in ``graph.meta["kv_cache"]``:
+KV caches are tensors of the graph, listed by node name in ``graph.kv_cache`` (``tensors``):
 
 - prefill: the post-RoPE K (``attn.rope_k``) and V (``attn.wv``) of every self layer over the
   ``S`` prompt tokens, and each cross layer's normed K (``attn.k_norm.merge``) and V
   (``attn.wv``) over the vision tokens: results of the graph.
 - decode: sources ``text.{j}.attn.k_cache`` / ``v_cache`` ``[B, C, kv_heads*head_dim]`` (self
   layers; ``attn.k_append`` / ``attn.v_append``, ``CacheAppend`` ops listed in
-  ``graph.meta["kv_cache_appends"]``, write the new token's k/v into the cache in place, and
+  ``graph.kv_cache.appends``, write the new token's k/v into the cache in place, and
   attention reads all ``C + 1`` keys) and the cached
   cross K/V ``[B, vision tokens, kv_heads*head_dim]`` (HF caches the kv heads, not ``H``).
 
@@ -33,6 +33,7 @@ from irperf.builder import Builder, Value
 from irperf.dtypes import INT32
 from irperf.graph import Graph
 from irperf.ops import SDPA, Add, CacheAppend, Embedding, Mul, Reshape, Rope, Silu, Slice
+from irperf.roles import Role
 from lowering.common import Formats, copy_weights, linear, linear_weight, rmsnorm, tanh_gate
 from lowering.config import TextConfig
 
@@ -73,9 +74,8 @@ class RopeTables:
     sin: Value
 
 
-def _record(b: Builder, key: str, *values: Value) -> None:
-    cache: list[str] = b.graph.meta.setdefault(key, [])
-    cache.extend(v.name for v in values)
+def _record(b: Builder, *values: Value) -> None:
+    b.graph.kv_cache = b.graph.kv_cache.with_tensors(*(v.name for v in values))
 
 
 def _per_head_rmsnorm(
@@ -83,9 +83,10 @@ def _per_head_rmsnorm(
 ) -> Value:
     """RMSNorm(head_dim) on each head: ``[B, S, heads*hd]`` -> ``[B, S, heads, hd]`` and back."""
     batch, seq, width = x.shape
-    y = b.add(Reshape(shape=(batch, seq, heads, cfg.head_dim)), x, name=f"{name}.split")
-    y = rmsnorm(b, y, name=name, eps=cfg.rms_norm_eps, fmt=fmt)
-    return b.add(Reshape(shape=(batch, seq, width)), y, name=f"{name}.merge")
+    with b.role(Role.NORM):
+        y = b.add(Reshape(shape=(batch, seq, heads, cfg.head_dim)), x, name=f"{name}.split")
+        y = rmsnorm(b, y, name=name, eps=cfg.rms_norm_eps, fmt=fmt)
+        return b.add(Reshape(shape=(batch, seq, width)), y, name=f"{name}.merge")
 
 
 def _attention_dims(cfg: TextConfig) -> tuple[int, int, int, int]:
@@ -99,26 +100,27 @@ def _self_attention(
     """Grouped-query causal attention with RoPE, reading (decode) or filling (prefill) the cache."""
     d, heads, kv, hd = _attention_dims(cfg)
     with b.scope("attn"):
-        q = linear(b, x, d, heads * hd, name="wq", fmt=fmt)
-        k = linear(b, x, d, kv * hd, name="wk", fmt=fmt)
-        v = linear(b, x, d, kv * hd, name="wv", fmt=fmt)
-        q = b.add(Rope(head_dim=hd), q, rope.cos, rope.sin, name="rope_q")
-        k = b.add(Rope(head_dim=hd), k, rope.cos, rope.sin, name="rope_k")
+        q = linear(b, x, d, heads * hd, name="wq", fmt=fmt, role=Role.Q)
+        k = linear(b, x, d, kv * hd, name="wk", fmt=fmt, role=Role.K)
+        v = linear(b, x, d, kv * hd, name="wv", fmt=fmt, role=Role.V)
+        q = b.add(Rope(head_dim=hd), q, rope.cos, rope.sin, name="rope_q", role=Role.ROPE)
+        k = b.add(Rope(head_dim=hd), k, rope.cos, rope.sin, name="rope_k", role=Role.ROPE)
         if run.phase == "prefill":
-            _record(b, "kv_cache", k, v)
+            _record(b, k, v)
             causal = True
         else:
             shape = (run.batch, run.context, kv * hd)
-            k_cache = b.input("k_cache", shape, fmt.activations)
-            v_cache = b.input("v_cache", shape, fmt.activations)
-            _record(b, "kv_cache", k_cache, v_cache)
-            k = b.add(CacheAppend(), k_cache, k, name="k_append")
-            v = b.add(CacheAppend(), v_cache, v, name="v_append")
-            _record(b, "kv_cache_appends", k, v)
+            with b.role(Role.KV_CACHE):
+                k_cache = b.input("k_cache", shape, fmt.activations)
+                v_cache = b.input("v_cache", shape, fmt.activations)
+                _record(b, k_cache, v_cache)
+                k = b.add(CacheAppend(), k_cache, k, name="k_append")
+                v = b.add(CacheAppend(), v_cache, v, name="v_append")
+            b.graph.kv_cache = b.graph.kv_cache.with_appends(k.name, v.name)
             causal = False  # one query attends every cached key and itself
         sdpa = SDPA(heads=heads, kv_heads=kv, head_dim=hd, causal=causal)
-        a = b.add(sdpa, q, k, v, name="sdpa")
-        return linear(b, a, heads * hd, d, name="wo", fmt=fmt)
+        a = b.add(sdpa, q, k, v, name="sdpa", role=Role.ATTENTION)
+        return linear(b, a, heads * hd, d, name="wo", fmt=fmt, role=Role.O)
 
 
 def _cross_attention(
@@ -131,25 +133,25 @@ def _cross_attention(
     """
     d, heads, kv, hd = _attention_dims(cfg)
     with b.scope("attn"):
-        q = linear(b, x, d, heads * hd, name="wq", fmt=fmt)
+        q = linear(b, x, d, heads * hd, name="wq", fmt=fmt, role=Role.CROSS_Q)
         q = _per_head_rmsnorm(b, q, heads, cfg, name="q_norm", fmt=fmt)
         if vision is not None:
             with b.stage("cross_kv"):
-                k = linear(b, vision, d, kv * hd, name="wk", fmt=fmt)
-                v = linear(b, vision, d, kv * hd, name="wv", fmt=fmt)
+                k = linear(b, vision, d, kv * hd, name="wk", fmt=fmt, role=Role.CROSS_KV)
+                v = linear(b, vision, d, kv * hd, name="wv", fmt=fmt, role=Role.CROSS_KV)
                 k = _per_head_rmsnorm(b, k, kv, cfg, name="k_norm", fmt=fmt)
         else:
             with b.stage("cross_kv"):
-                linear_weight(b, d, kv * hd, name="wk", fmt=fmt)
-                linear_weight(b, d, kv * hd, name="wv", fmt=fmt)
-                b.weight("k_norm.weight", (hd,), fmt.activations)
+                linear_weight(b, d, kv * hd, name="wk", fmt=fmt, role=Role.CROSS_KV)
+                linear_weight(b, d, kv * hd, name="wv", fmt=fmt, role=Role.CROSS_KV)
+                b.weight("k_norm.weight", (hd,), fmt.activations, role=Role.NORM)
             shape = (run.batch, run.image_tokens, kv * hd)
-            k = b.input("k_cache", shape, fmt.activations)
-            v = b.input("v_cache", shape, fmt.activations)
-        _record(b, "kv_cache", k, v)
+            k = b.input("k_cache", shape, fmt.activations, role=Role.KV_CACHE)
+            v = b.input("v_cache", shape, fmt.activations, role=Role.KV_CACHE)
+        _record(b, k, v)
         sdpa = SDPA(heads=heads, kv_heads=kv, head_dim=hd, causal=False)
-        a = b.add(sdpa, q, k, v, name="sdpa")
-        return linear(b, a, heads * hd, d, name="wo", fmt=fmt)
+        a = b.add(sdpa, q, k, v, name="sdpa", role=Role.ATTENTION)
+        return linear(b, a, heads * hd, d, name="wo", fmt=fmt, role=Role.CROSS_O)
 
 
 def _decoder_layer(
@@ -177,21 +179,21 @@ def _decoder_layer(
         if rope is None:
             raise ValueError("a self-attention layer needs the RoPE tables")
         a = _self_attention(b, h, cfg, run, rope, fmt)
-    x = b.add(Add(), x, a, name="attn_residual")
+    x = b.add(Add(), x, a, name="attn_residual", role=Role.RESIDUAL)
     h = rmsnorm(b, x, name="ffn_norm", eps=eps, fmt=fmt)
     d, f = cfg.hidden_size, cfg.intermediate_size
     with b.scope("mlp"):
-        g = linear(b, h, d, f, name="w1", fmt=fmt)
-        u = linear(b, h, d, f, name="w3", fmt=fmt)
-        g = b.add(Silu(), g, name="silu")
-        m = b.add(Mul(), g, u, name="mul")
-        m = linear(b, m, f, d, name="w2", fmt=fmt)
+        g = linear(b, h, d, f, name="w1", fmt=fmt, role=Role.FF1)
+        u = linear(b, h, d, f, name="w3", fmt=fmt, role=Role.FF3)
+        g = b.add(Silu(), g, name="silu", role=Role.ACTIVATION)
+        m = b.add(Mul(), g, u, name="mul", role=Role.ACTIVATION)
+        m = linear(b, m, f, d, name="w2", fmt=fmt, role=Role.FF2)
         if row_mask is not None:
             # Text rows before the image attend nothing: HF zeroes their FFN output.
-            m = b.add(Mul(), m, row_mask, name="row_mask")
+            m = b.add(Mul(), m, row_mask, name="row_mask", role=Role.MASK)
     if cross:
         m = tanh_gate(b, m, name="gate_ffn", fmt=fmt)
-    return b.add(Add(), x, m, name="mlp_residual")
+    return b.add(Add(), x, m, name="mlp_residual", role=Role.RESIDUAL)
 
 
 def _skipped_cross_layer(b: Builder, j: int, cfg: TextConfig, run: TextRun, fmt: Formats) -> None:
@@ -202,7 +204,7 @@ def _skipped_cross_layer(b: Builder, j: int, cfg: TextConfig, run: TextRun, fmt:
     with scratch.scope("text"), scratch.stage("text"), scratch.block(str(j), CROSS_KIND):
         x = scratch.input("x", seq, act)
         vision = scratch.input("vision", seq, act)
-        mask = scratch.input("row_mask", (run.batch, 1, 1), act)
+        mask = scratch.input("row_mask", (run.batch, 1, 1), act, role=Role.MASK)
         _decoder_layer(scratch, x, cfg, run, fmt, cross=True, vision=vision, row_mask=mask)
     copy_weights(scratch.graph, b.graph)
 
@@ -217,22 +219,22 @@ def lower_text_decoder(
     """
     if run.phase == "prefill" and run.has_image and vision is None:
         raise ValueError("a prefill with an image needs the projected vision tokens")
-    b.graph.meta.setdefault("kv_cache", [])
-    b.graph.meta.setdefault("kv_cache_appends", [])
     batch, seq, d = run.batch, run.tokens, cfg.hidden_size
     act = fmt.activations
     cross_layers = set(cfg.cross_attention_layers)
     with b.scope("text"), b.stage("text"):
         with b.scope("embed"):
-            ids = b.input("token_ids", (batch, seq), INT32)
-            table = b.weight("weight", (cfg.num_embeddings, d), act)
-            x = b.add(Embedding(), ids, table, name="lookup")
-        with b.scope("rope"):
+            ids = b.input("token_ids", (batch, seq), INT32, role=Role.INPUT)
+            table = b.weight("weight", (cfg.num_embeddings, d), act, role=Role.EMBED)
+            x = b.add(Embedding(), ids, table, name="lookup", role=Role.EMBED)
+        with b.scope("rope"), b.role(Role.INPUT):
             rope = RopeTables(
                 cos=b.input("cos", (seq, cfg.head_dim), act),
                 sin=b.input("sin", (seq, cfg.head_dim), act),
             )
-        row_mask = b.input("row_mask", (batch, seq, 1), act) if run.has_image else None
+        row_mask = (
+            b.input("row_mask", (batch, seq, 1), act, role=Role.MASK) if run.has_image else None
+        )
         for j in range(cfg.num_hidden_layers):
             if j not in cross_layers:
                 with b.block(str(j), SELF_KIND):
@@ -247,5 +249,6 @@ def lower_text_decoder(
         with b.stage("lm_head"):
             x = rmsnorm(b, x, name="norm", eps=cfg.rms_norm_eps, fmt=fmt)
             if run.logits == "last" and seq > 1:
-                x = b.add(Slice(axis=1, start=seq - 1, stop=seq), x, name="lm_head.last_token")
-            return linear(b, x, d, cfg.vocab_size, name="lm_head", fmt=fmt)
+                last = Slice(axis=1, start=seq - 1, stop=seq)
+                x = b.add(last, x, name="lm_head.last_token", role=Role.LM_HEAD)
+            return linear(b, x, d, cfg.vocab_size, name="lm_head", fmt=fmt, role=Role.LM_HEAD)

@@ -24,6 +24,7 @@ from irperf.ops import (
     Tanh,
     Transpose,
 )
+from irperf.roles import Role
 from lowering.common import Formats, layernorm, linear, tanh_gate
 from lowering.config import VisionConfig
 
@@ -34,23 +35,23 @@ def _encoder_block(b: Builder, x: Value, cfg: VisionConfig, *, gated: bool, fmt:
     eps = cfg.norm_eps
     h = layernorm(b, x, name="ln_1", eps=eps, fmt=fmt)
     with b.scope("attn"):
-        q = linear(b, h, w, w, name="wq", fmt=fmt)
-        k = linear(b, h, w, w, name="wk", fmt=fmt)
-        v = linear(b, h, w, w, name="wv", fmt=fmt)
+        q = linear(b, h, w, w, name="wq", fmt=fmt, role=Role.Q)
+        k = linear(b, h, w, w, name="wk", fmt=fmt, role=Role.K)
+        v = linear(b, h, w, w, name="wv", fmt=fmt, role=Role.V)
         sdpa = SDPA(heads=heads, kv_heads=heads, head_dim=cfg.head_dim, causal=False)
-        a = b.add(sdpa, q, k, v, name="sdpa")
-        a = linear(b, a, w, w, name="wo", fmt=fmt)
+        a = b.add(sdpa, q, k, v, name="sdpa", role=Role.ATTENTION)
+        a = linear(b, a, w, w, name="wo", fmt=fmt, role=Role.O)
     if gated:
         a = tanh_gate(b, a, name="gate_attn", fmt=fmt)
-    x = b.add(Add(), x, a, name="attn_residual")
+    x = b.add(Add(), x, a, name="attn_residual", role=Role.RESIDUAL)
     h = layernorm(b, x, name="ln_2", eps=eps, fmt=fmt)
     with b.scope("mlp"):
-        m = linear(b, h, w, cfg.intermediate_size, name="fc1", fmt=fmt, bias=True)
-        m = b.add(Gelu(), m, name="gelu")
-        m = linear(b, m, cfg.intermediate_size, w, name="fc2", fmt=fmt, bias=True)
+        m = linear(b, h, w, cfg.intermediate_size, name="fc1", fmt=fmt, role=Role.FC1, bias=True)
+        m = b.add(Gelu(), m, name="gelu", role=Role.ACTIVATION)
+        m = linear(b, m, cfg.intermediate_size, w, name="fc2", fmt=fmt, role=Role.FC2, bias=True)
     if gated:
         m = tanh_gate(b, m, name="gate_ffn", fmt=fmt)
-    return b.add(Add(), x, m, name="mlp_residual")
+    return b.add(Add(), x, m, name="mlp_residual", role=Role.RESIDUAL)
 
 
 def _tile_embedding(
@@ -101,22 +102,24 @@ def lower_vision_encoder(
     # The conv kernel too: a block format would pad each 14x14 patch to a 32x32 tile.
     act = fmt.activations
     with b.scope("vision"):
-        pixels = b.input("pixel_values", (images * t, cfg.num_channels, c, c), act)
-        ar_ids = b.input("aspect_ratio_ids", (images,), INT32)
-        with b.scope("patch_embedding"):
+        with b.role(Role.INPUT):
+            pixels = b.input("pixel_values", (images * t, cfg.num_channels, c, c), act)
+            ar_ids = b.input("aspect_ratio_ids", (images,), INT32)
+        with b.scope("patch_embedding"), b.role(Role.EMBED):
             kernel = b.weight("weight", (w, cfg.num_channels, p, p), act)
             x = b.add(Conv2d(stride=p), pixels, kernel, name="conv")
             x = b.add(Reshape(shape=(images * t, w, patches)), x, name="flatten")
             x = b.add(Transpose(perm=(0, 2, 1)), x, name="transpose")
             x = b.add(Reshape(shape=(images, t, patches, w)), x, name="reshape")
-        x = _tile_embedding(
-            b, x, ar_ids, rows, 1, cfg, name="pre_tile_positional_embedding", fmt=fmt
-        )
-        with b.scope("class_embedding"):
+        with b.role(Role.EMBED):
+            x = _tile_embedding(
+                b, x, ar_ids, rows, 1, cfg, name="pre_tile_positional_embedding", fmt=fmt
+            )
+        with b.scope("class_embedding"), b.role(Role.EMBED):
             cls = b.weight("weight", (w,), act)
             cls = b.add(Expand(shape=(images, t, 1, w)), cls, name="expand")
             x = b.add(Concat(axis=2), cls, x, name="concat")
-        with b.scope("gated_positional_embedding"):
+        with b.scope("gated_positional_embedding"), b.role(Role.EMBED):
             pos = b.weight("embedding", (n, w), act)
             gate = b.weight("gate", (1,), act)
             tg = b.add(Tanh(), gate, name="gate.tanh")
@@ -141,9 +144,10 @@ def lower_vision_encoder(
                 x = _encoder_block(b, x, cfg, gated=False, fmt=fmt)
         x = layernorm(b, x, name="ln_post", eps=cfg.norm_eps, fmt=fmt)
         x = b.add(Reshape(shape=(images, t, padded, w)), x, name="unflatten_tiles")
-        x = _tile_embedding(
-            b, x, ar_ids, rows, 1, cfg, name="post_tile_positional_embedding", fmt=fmt
-        )
+        with b.role(Role.EMBED):
+            x = _tile_embedding(
+                b, x, ar_ids, rows, 1, cfg, name="post_tile_positional_embedding", fmt=fmt
+            )
         x = b.add(Reshape(shape=(images, t * padded, w)), x, name="flatten_tiles_post")
         for i in range(cfg.num_global_layers):
             with b.block(f"global.{i}", "vision.global"):
@@ -161,4 +165,7 @@ def lower_vision_encoder(
 def lower_projector(b: Builder, features: Value, text_width: int, *, fmt: Formats) -> Value:
     """``Linear(vision_output_dim, D)`` with bias on the unpadded vision tokens."""
     with b.scope("projector"):
-        return linear(b, features, features.shape[-1], text_width, name="proj", fmt=fmt, bias=True)
+        d_in = features.shape[-1]
+        return linear(
+            b, features, d_in, text_width, name="proj", fmt=fmt, role=Role.PROJECTOR, bias=True
+        )

@@ -44,9 +44,6 @@ ALIASES: tuple[type[Op], ...] = (*VIEWS, CacheAppend)
 """Ops whose result lives in their first operand's storage: readers of the result read it."""
 OUTPUT = -1
 """A consumer standing for "read after the graph": always outside every group."""
-RESULT_KEYS = ("outputs", "kv_cache", "kv_cache_appends")
-"""``graph.meta`` lists of node names that are results of the graph even when read inside it
-(a KV cache filled in prefill): they are always written."""
 
 
 @OPERAND_READS.rule(Op)
@@ -113,7 +110,8 @@ class TrafficModel:
                 storage[i] = storage[index[n.operands[0]]]
             for k, o in enumerate(n.operands):
                 readers[index[o]].append((i, alias[i] and k == 0))
-        results = {index[r] for key in RESULT_KEYS for r in graph.meta.get(key, ()) if r in index}
+        # KV caches are results of the graph even when read inside it: always written.
+        results = {index[r] for r in graph.kv_cache.names if r in index}
         real: list[tuple[int, ...]] = [()] * len(nodes)
         for i in reversed(range(len(nodes))):
             out: list[int] = []

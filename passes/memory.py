@@ -3,11 +3,11 @@
 Rules, in the graph's (topological) order, one step per node:
 
 - Storage: a ``Reshape`` result is a view of its operand's storage; a ``CacheAppend`` (decode's
-  ``graph.meta["kv_cache_appends"]``) grows its first operand's storage (a cache) in place by
+  ``graph.kv_cache.appends``) grows its first operand's storage (a cache) in place by
   the rows it appends, of the same class, allocated at its step. Every other node owns its
   result's storage.
 - Class of a storage: a ``Weight``'s is weight memory; one holding a tensor listed in
-  ``graph.meta["kv_cache"]`` is KV cache; every other one (inputs, constants, op results) is an
+  ``graph.kv_cache.tensors`` is KV cache; every other one (inputs, constants, op results) is an
   activation. Weights and caches are reported apart and never count as activations.
 - Lifetime of an activation: from the step of the node that produces it to the step of its
   last reader (through any view). A result nobody reads (a graph output, the logits) stays
@@ -82,7 +82,7 @@ def memory_uses(graph: Graph) -> dict[str, MemoryUse]:
         root[node.name] = root[node.operands[0]] if aliases else node.name
         if nx.out_degree(node.name) == 0:
             last[root[node.name]] = end  # a graph output stays live to the end
-    cache = {root[name] for name in graph.meta.get("kv_cache", ())}
+    cache = {root[name] for name in graph.kv_cache.tensors}
 
     weights: dict[str, int] = {}
     caches: dict[str, int] = {}

@@ -2,6 +2,14 @@
 
 from irperf.ops.attention import SDPA, Attention, AttentionScores, AttentionValues
 from irperf.ops.base import Op, OpFamily, broadcast_shapes
+from irperf.ops.collective import (
+    AllGather,
+    AllReduce,
+    Collective,
+    MeshSplit,
+    ReduceScatter,
+    Typecast,
+)
 from irperf.ops.elementwise import (
     Add,
     Binary,
@@ -34,11 +42,14 @@ from irperf.ops.source import Constant, Input, Source, Weight
 __all__ = [
     "SDPA",
     "Add",
+    "AllGather",
+    "AllReduce",
     "Attention",
     "AttentionScores",
     "AttentionValues",
     "Binary",
     "CacheAppend",
+    "Collective",
     "Concat",
     "Constant",
     "Conv2d",
@@ -50,6 +61,7 @@ __all__ = [
     "Input",
     "LayerNorm",
     "MatMul",
+    "MeshSplit",
     "Movement",
     "Mul",
     "Norm",
@@ -57,6 +69,7 @@ __all__ = [
     "OpFamily",
     "Pad",
     "RMSNorm",
+    "ReduceScatter",
     "Reshape",
     "Rope",
     "Rsqrt",
@@ -67,6 +80,7 @@ __all__ = [
     "Sub",
     "Tanh",
     "Transpose",
+    "Typecast",
     "Unary",
     "Weight",
     "broadcast_shapes",

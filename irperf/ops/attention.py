@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from attrs import frozen
 
+from irperf.layout import Layout, sharded
 from irperf.ops.base import Op, OpFamily
 from irperf.types import TensorType
 
@@ -44,6 +45,19 @@ class Attention(Op):
             raise self.fail(f"kv_len {self.kv_len} outside 1..{k.shape[1]}")
         return self.keys_attended(k)
 
+    def split_heads(self, inputs: Sequence[TensorType], dims: Sequence[int]) -> int:
+        """Operands split on their heads (``dims``, one per operand) over the same chips: the
+        number of parts; each chip runs its own heads. Anything else has no SPMD rule."""
+        parts = {t.layout.parts for t in inputs}
+        pairs = zip(inputs, dims, strict=True)
+        split = all(t.layout.sharded and t.layout.dim == d for t, d in pairs)
+        if not split or len(parts) != 1:
+            shown = ", ".join(str(t) for t in inputs)
+            raise self.fail(
+                f"runs each chip's own heads: every operand split on heads, got {shown}"
+            )
+        return parts.pop()
+
     def heads_label(self) -> str:
         gqa = f"/{self.kv_heads}kv" if self.kv_heads != self.heads else ""
         return f"{self.heads}h{gqa}x{self.head_dim}"
@@ -71,6 +85,9 @@ class SDPA(Attention):
         self.check_keys(k)
         return q
 
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        return sharded(2, self.split_heads(inputs, (2, 2, 2)), inputs[0].layout.axis)
+
     def describe(self) -> str:
         return f"sdpa {self.heads_label()}{' causal' if self.causal else ''}"
 
@@ -97,6 +114,9 @@ class AttentionScores(Attention):
         keys = self.check_keys(k)
         return TensorType((q.shape[0], self.heads, q.shape[1], keys), q.dtype)
 
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        return sharded(1, self.split_heads(inputs, (2, 2)), inputs[0].layout.axis)
+
     def describe(self) -> str:
         return f"q@k^T {self.heads_label()}"
 
@@ -120,6 +140,9 @@ class AttentionValues(Attention):
         if p.rank != 4 or (p.shape[0], p.shape[1], p.shape[3]) != (b, self.heads, keys):
             raise self.fail(f"p must be [{b}, {self.heads}, Sq, {keys}], got {p}")
         return TensorType((b, p.shape[2], self.heads * self.head_dim), p.dtype)
+
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        return sharded(2, self.split_heads(inputs, (1, 2)), inputs[0].layout.axis)
 
     def describe(self) -> str:
         return f"p@v {self.heads_label()}"

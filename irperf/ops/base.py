@@ -9,6 +9,8 @@ from typing import ClassVar
 from attrs import frozen
 
 from irperf.errors import TypeInferenceError
+from irperf.layout import Layout
+from irperf.ops import spmd
 from irperf.types import TensorType
 
 
@@ -36,9 +38,15 @@ class Op:
     kind: ClassVar[str] = "op"
     family: ClassVar[OpFamily]
     arity: ClassVar[int | None] = 1
+    changes_layout: ClassVar[bool] = False
+    """Collectives: the result's layout differs from the operands' even when they are whole."""
 
     def infer(self, inputs: Sequence[TensorType]) -> TensorType:
-        """The result type for ``inputs``, or a TypeInferenceError saying what does not fit."""
+        """The result type for ``inputs``, or a TypeInferenceError saying what does not fit.
+
+        ``_infer`` gives the per-chip shape and format; ``layout_of`` then says how the result
+        lies over the chips (only asked when some operand is not replicated, or for collectives).
+        """
         if self.arity is None:
             if not inputs:
                 raise TypeInferenceError(f"{self.kind}: needs at least one operand")
@@ -46,10 +54,22 @@ class Op:
             raise TypeInferenceError(
                 f"{self.kind}: takes {self.arity} operand(s), got {len(inputs)}"
             )
-        return self._infer(inputs)
+        out = self._infer(inputs)
+        if self.changes_layout or any(not t.layout.replicated for t in inputs):
+            layout = self.layout_of(inputs, out)
+            if layout != out.layout:
+                out = out.with_layout(layout)
+        elif inputs and not out.layout.replicated:
+            out = out.with_layout(Layout())
+        return out
 
     def _infer(self, inputs: Sequence[TensorType]) -> TensorType:
         raise NotImplementedError(f"{type(self).__name__} does not implement _infer")
+
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        """The result's layout when some operand is split or partial (``irperf.ops.spmd``).
+        The default broadcasts like an elementwise op."""
+        return spmd.aligned(self, inputs, out)
 
     def describe(self) -> str:
         """A short label with the attributes that matter, for pictures and tables."""

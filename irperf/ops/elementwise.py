@@ -7,6 +7,8 @@ from typing import ClassVar
 
 from attrs import frozen
 
+from irperf.layout import Layout
+from irperf.ops import spmd
 from irperf.ops.base import Op, OpFamily, broadcast_shapes
 from irperf.types import TensorType
 
@@ -75,6 +77,9 @@ class Rope(Op):
                 raise self.fail(f"{name} must be [{table[0]}, {hd}] for x {x}, got {t}")
         return x
 
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        return spmd.same_as_first(self, inputs, out)  # per head: a split on heads is fine
+
 
 @frozen(kw_only=True)
 class Binary(Op):
@@ -92,17 +97,31 @@ class Binary(Op):
 class Add(Binary):
     kind: ClassVar[str] = "add"
 
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        return spmd.sum_of(self, inputs, out)
+
 
 @frozen(kw_only=True)
 class Sub(Binary):
     kind: ClassVar[str] = "sub"
+
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        return spmd.sum_of(self, inputs, out)
 
 
 @frozen(kw_only=True)
 class Mul(Binary):
     kind: ClassVar[str] = "mul"
 
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        return spmd.linear_in_partial(self, inputs, out)
+
 
 @frozen(kw_only=True)
 class Div(Binary):
     kind: ClassVar[str] = "div"
+
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        if inputs[1].layout.partial:
+            raise self.fail(f"divides by a partial sum {inputs[1]}; reduce it first")
+        return spmd.linear_in_partial(self, inputs, out)

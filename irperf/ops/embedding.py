@@ -7,6 +7,8 @@ from typing import ClassVar
 
 from attrs import frozen
 
+from irperf.layout import Layout, sharded
+from irperf.ops import spmd
 from irperf.ops.base import Op, OpFamily
 from irperf.types import TensorType
 
@@ -26,3 +28,9 @@ class Embedding(Op):
         if table.rank != 2:
             raise self.fail(f"table must be [rows, D], got {table}")
         return TensorType((*ids.shape, table.shape[1]), table.dtype)
+
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        ids, table = inputs
+        if ids.layout.replicated and table.layout.sharded and table.layout.dim == 1:
+            return sharded(out.rank - 1, table.layout.parts, table.layout.axis)
+        return spmd.whole_operands(self, inputs, out)

@@ -9,6 +9,8 @@ from attrs import field, frozen
 
 from irperf.dtypes import DType
 from irperf.errors import TypeInferenceError
+from irperf.layout import Layout
+from irperf.ops import spmd
 from irperf.ops.base import Op, OpFamily, broadcast_shapes
 from irperf.types import TensorType
 
@@ -35,6 +37,9 @@ class MatMul(Op):
         batch = broadcast_shapes(self, a.shape[:-2], b.shape[:-2])
         shape = (*batch, a.shape[-2], b.shape[-1])
         return TensorType(shape, self.out_dtype or a.dtype)
+
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        return spmd.matmul(self, inputs[0], inputs[1], out)
 
 
 def _positive(_: object, attribute: object, value: int) -> None:
@@ -65,6 +70,9 @@ class Conv2d(Op):
         if oh <= 0 or ow <= 0:
             raise self.fail(f"kernel {kh}x{kw} larger than padded input {h}x{wd}")
         return TensorType((n, o, oh, ow), x.dtype)
+
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        return spmd.whole_operands(self, inputs, out)
 
     def describe(self) -> str:
         return f"conv2d/s{self.stride}"

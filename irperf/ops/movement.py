@@ -7,6 +7,8 @@ from typing import ClassVar
 
 from attrs import field, frozen
 
+from irperf.layout import Layout
+from irperf.ops import spmd
 from irperf.ops.base import Op, OpFamily, normalize_axis
 from irperf.types import TensorType
 
@@ -34,6 +36,9 @@ class Reshape(Movement):
             raise self.fail(f"cannot reshape {x} to {self.shape}")
         return out
 
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        return spmd.reshaped(self, inputs, out)
+
 
 @frozen(kw_only=True)
 class Transpose(Movement):
@@ -45,6 +50,9 @@ class Transpose(Movement):
         if sorted(self.perm) != list(range(x.rank)):
             raise self.fail(f"perm {self.perm} is not a permutation of {x.rank} axes")
         return x.with_shape(tuple(x.shape[i] for i in self.perm))
+
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        return spmd.permuted(self, inputs[0], self.perm)
 
 
 @frozen(kw_only=True)
@@ -65,6 +73,9 @@ class Slice(Movement):
         shape[ax] = self.stop - self.start
         return x.with_shape(tuple(shape))
 
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        return spmd.along_whole_axis(self, inputs, self.axis)
+
 
 @frozen(kw_only=True)
 class Pad(Movement):
@@ -83,6 +94,9 @@ class Pad(Movement):
         shape = list(x.shape)
         shape[ax] += self.before + self.after
         return x.with_shape(tuple(shape))
+
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        return spmd.along_whole_axis(self, inputs, self.axis)
 
 
 @frozen(kw_only=True)
@@ -108,6 +122,9 @@ class Concat(Movement):
         shape = list(first.shape)
         shape[ax] = total
         return first.with_shape(tuple(shape))
+
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        return spmd.along_whole_axis(self, inputs, self.axis)
 
 
 @frozen(kw_only=True)

@@ -7,6 +7,8 @@ from typing import ClassVar
 
 from attrs import frozen
 
+from irperf.layout import Layout
+from irperf.ops import spmd
 from irperf.ops.base import Op, OpFamily, normalize_axis
 from irperf.types import TensorType
 
@@ -22,6 +24,9 @@ class Softmax(Op):
         normalize_axis(self, self.axis, inputs[0].rank)
         return inputs[0]
 
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        return spmd.along_whole_axis(self, inputs, self.axis)
+
 
 @frozen(kw_only=True)
 class Norm(Op):
@@ -36,6 +41,9 @@ class Norm(Op):
             if p.shape != (x.shape[-1],):
                 raise self.fail(f"parameter {p} does not match the last dimension of {x}")
         return x
+
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        return spmd.last_dim_whole(self, inputs, out)
 
 
 @frozen(kw_only=True)

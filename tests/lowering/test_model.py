@@ -122,7 +122,7 @@ def test_images_scale_the_cross_attention_tokens() -> None:
 def test_vision_part_keeps_its_api() -> None:
     g = irperf.lower(BASE, "vision")
     assert g.name == f"{BASE}:vision" and g.meta["part"] == "vision"
-    assert g.meta["kv_cache"] == []
+    assert g.kv_cache.tensors == ()
     assert not any(n.name.startswith("text.") for n in g)
 
 
@@ -223,7 +223,7 @@ def test_90b_full_prefill_lowers_and_analyses_fast() -> None:
         "flops,bytes,params,roofline{target=n300-seed},memory",
     )
     assert time.perf_counter() - t0 < 3.0
-    assert len(g.meta["kv_cache"]) == 200
+    assert len(g.kv_cache.tensors) == 200
 
 
 @pytest.mark.parametrize(

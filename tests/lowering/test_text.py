@@ -304,7 +304,7 @@ def test_decode_appends_write_the_new_row_in_place(c: int) -> None:
     batch, e = 4, 2
     d, h, f, _ = SHAPES[INSTRUCT]
     g = irperf.lower(INSTRUCT, "text", phase="decode", context=c, batch=batch)
-    assert g.meta["kv_cache_appends"][:2] == ["text.0.attn.k_append", "text.0.attn.v_append"]
+    assert g.kv_cache.appends[:2] == ("text.0.attn.k_append", "text.0.attn.v_append")
     traffic = count_bytes(g, "full")
     row = batch * 1 * KV * HD * e  # one position of K (or V) per sequence
     for name in ("k_append", "v_append"):
@@ -334,16 +334,16 @@ def test_kv_cache_tensors_and_bytes() -> None:
     s, c, batch = 100, 1000, 3
     v = SHAPES[INSTRUCT][3]
     pre = irperf.lower(INSTRUCT, "full", seq_len=s, batch=batch)
-    assert len(pre.meta["kv_cache"]) == 2 * 40
-    assert "text.0.attn.rope_k" in pre.meta["kv_cache"]
-    assert "text.3.attn.k_norm.merge" in pre.meta["kv_cache"]
+    assert len(pre.kv_cache.tensors) == 2 * 40
+    assert "text.0.attn.rope_k" in pre.kv_cache.tensors
+    assert "text.3.attn.k_norm.merge" in pre.kv_cache.tensors
     per_token = KV * HD * 2  # bytes of one position's K (or V), bf16
     self_kv = 32 * 2 * batch * s * per_token
     cross_kv = 8 * 2 * batch * v * per_token
     assert memory_footprint(pre).kv_cache_bytes == self_kv + cross_kv
 
     dec = irperf.lower(INSTRUCT, "full", phase="decode", context=c, batch=batch)
-    names = dec.meta["kv_cache"]
+    names = dec.kv_cache.tensors
     assert len(names) == 2 * 40 and all(isinstance(dec.node(n).op, Input) for n in names)
     assert sum(dec.node(n).type.nbytes for n in names) == (
         32 * 2 * batch * c * per_token + cross_kv

@@ -5,7 +5,7 @@ from __future__ import annotations
 import irperf
 from irperf.builder import Builder
 from irperf.dtypes import BF16
-from irperf.graph import Graph
+from irperf.graph import Graph, KVCache
 from irperf.ops import CacheAppend, MatMul, Mul, Reshape, Silu
 from passes.memory import MemoryFootprint, MemoryUse, memory_footprint, memory_uses, peak_node
 
@@ -48,7 +48,7 @@ def test_tiny_graph_by_hand() -> None:
 
 def test_cache_tensors_are_not_activations() -> None:
     g = tiny()
-    g.meta["kv_cache"] = ["v"]  # h's storage, through its view
+    g.kv_cache = KVCache(tensors=("v",))  # h's storage, through its view
     fp = memory_footprint(g)
     assert fp.kv_cache_bytes == 128
     assert fp.activation_peak_bytes == 128 + 128  # g and y at step y
@@ -61,7 +61,7 @@ def test_appends_grow_the_cache_in_place() -> None:
     new = b.input("new", (1, 1, 8), BF16)  # 16 B
     grown = b.add(CacheAppend(), cache, new, name="append")
     b.add(Silu(), grown, name="out")  # 48 B
-    b.graph.meta.update(kv_cache=["cache"], kv_cache_appends=["append"])
+    b.graph.kv_cache = KVCache(tensors=("cache",), appends=("append",))
     uses = memory_uses(b.graph)
     assert uses["append"].activation_bytes == 0 and uses["append"].kv_cache_bytes == 16
     assert memory_footprint(b.graph) == MemoryFootprint(
