@@ -73,8 +73,9 @@ class Graph:
         self.kv_cache = KVCache()
         self._nx: nx.DiGraph = nx.DiGraph()
         self._nodes: dict[str, Node] = {}
-        self._records: dict[type, Mapping[str, Any]] = {}
+        self._records: dict[type, Any] = {}  # node records: a mapping; graph records: one value
         self._depends: dict[type, tuple[type, ...]] = {}
+        self._whole: set[type] = set()  # kinds that are graph-level records
 
     # ---- construction -------------------------------------------------------------------
     def add(
@@ -135,6 +136,15 @@ class Graph:
         """A structural copy without analysis records."""
         return Graph.from_nodes(self._nodes.values(), like=self)
 
+    def clone(self) -> Graph:
+        """A copy with the same nodes and records (records are immutable, so shared): what a
+        pipeline runs on, so that the caller's graph never changes."""
+        g = self.copy()
+        g._records = dict(self._records)
+        g._depends = dict(self._depends)
+        g._whole = set(self._whole)
+        return g
+
     # ---- queries ------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._nodes)
@@ -181,6 +191,16 @@ class Graph:
         Records computed from an earlier ``kind`` are stale once it is replaced (a roofline of
         matmul-only FLOPs after ``flops{convention=full}``): they are dropped, and so are those
         computed from them, never left to mix with the new ones."""
+        self._store(kind, records, depends_on)
+        self._whole.discard(kind)
+
+    def set_graph_record(self, record: object, depends_on: tuple[type, ...] = ()) -> None:
+        """Store one record about the whole graph (a memory footprint, later a schedule) under
+        its type; the same staleness rule as ``set_records`` applies."""
+        self._store(type(record), record, depends_on)
+        self._whole.add(type(record))
+
+    def _store(self, kind: type, value: Any, depends_on: tuple[type, ...]) -> None:
         stale = [kind]
         while stale:
             changed = stale.pop()
@@ -188,20 +208,32 @@ class Graph:
                 if changed in inputs and other in self._records and other is not kind:
                     del self._records[other]
                     del self._depends[other]
+                    self._whole.discard(other)
                     stale.append(other)
-        self._records[kind] = records
+        self._records[kind] = value
         self._depends[kind] = tuple(depends_on)
 
     def records(self, kind: type[R]) -> Mapping[str, R]:
-        try:
-            return self._records[kind]
-        except KeyError:
-            raise PassError(
-                f"the graph has no {kind.__name__} records; run the pass that computes them first"
-            ) from None
+        if kind in self._records and kind not in self._whole:
+            found: Mapping[str, R] = self._records[kind]
+            return found
+        raise PassError(
+            f"the graph has no {kind.__name__} records; run the pass that computes them first"
+        )
+
+    def graph_record(self, kind: type[R]) -> R:
+        if kind in self._whole:
+            found: R = self._records[kind]
+            return found
+        raise PassError(
+            f"the graph has no {kind.__name__} record; run the pass that computes it first"
+        )
 
     def has_records(self, kind: type) -> bool:
-        return kind in self._records
+        return kind in self._records and kind not in self._whole
+
+    def has_graph_record(self, kind: type) -> bool:
+        return kind in self._whole
 
     def record_kinds(self) -> list[type[Any]]:
         return list(self._records)

@@ -81,6 +81,15 @@ class AnalysisPass(Pass):
     def analyze(self, graph: Graph) -> Mapping[str, Any]:
         raise NotImplementedError
 
+    def reads(self, graph: Graph) -> tuple[type, ...]:
+        """The record kinds this run's records are computed from (``requires`` unless a pass
+        reads one of several, as the roofline reads fused traffic where there is some)."""
+        return self.requires
+
+    def summarize(self, graph: Graph, records: Mapping[str, Any]) -> object | None:
+        """A graph-level record to store beside the per-node ones (None: none)."""
+        return None
+
     def run(self, graph: Graph) -> PassResult:
         for kind in self.requires:
             if not graph.has_records(kind):
@@ -88,7 +97,11 @@ class AnalysisPass(Pass):
         records = self.analyze(graph)
         if not isinstance(records, Mapping):
             raise PassError(f"analyze returned {type(records).__name__}, not a mapping of records")
-        graph.set_records(self.record_type, records, depends_on=self.requires)
+        reads = self.reads(graph)
+        graph.set_records(self.record_type, records, depends_on=reads)
+        whole = self.summarize(graph, records)
+        if whole is not None:
+            graph.set_graph_record(whole, depends_on=(self.record_type, *reads))
         return PassResult(graph, modified=False)
 
 
@@ -453,13 +466,16 @@ def _build_pipeline(spec: str | Sequence[str | Pass]) -> list[Pass]:
 
 
 def run_pipeline(graph: Graph, spec: str | Sequence[str | Pass], *, check: bool = True) -> Graph:
-    """Run passes in order. Transforms are verified after they run; any failure, an irperf error
+    """Run passes in order on a copy of ``graph`` (which is never changed) and return the
+    result. Transforms are verified after they run; any failure, an irperf error
     or any other exception a (user) pass raises, is a PassError naming the pass and the passes
     that ran before it (the original exception is its ``__cause__``)."""
     if not isinstance(graph, Graph):
         raise PassError(f"passes run on an irperf Graph, got {show(graph)}")
     done: list[str] = []
-    for p in build_pipeline(spec):
+    passes = build_pipeline(spec)
+    graph = graph.clone()  # analyses store records on it: the caller's graph never changes
+    for p in passes:
         try:
             result = p.run(graph)
             if not isinstance(result, PassResult) or not isinstance(result.graph, Graph):

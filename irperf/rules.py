@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+from attrs import field, frozen
 
 from irperf.errors import PassError
-from irperf.graph import Node
+from irperf.graph import Graph, Node
 from irperf.ops.base import Op
+from irperf.types import TensorType
 
 F = TypeVar("F", bound=Callable[..., object])
+
+
+@frozen
+class RuleContext:
+    """What a per-op cost rule sees, in one frozen record (as JAX's roofline rule context): the
+    node (its op, role and stage), its operand types and result type, each with its layout, the
+    target (a ``targets.Target``, or None for target-free counts) and the pass's options. A rule
+    that depends on where an operand lives reads it here, in one line."""
+
+    node: Node
+    inputs: tuple[TensorType, ...]
+    target: Any = None
+    options: Mapping[str, Any] = field(factory=dict)
+
+    @property
+    def op(self) -> Op:
+        return self.node.op
+
+    @property
+    def output(self) -> TensorType:
+        return self.node.type
+
+    @classmethod
+    def of(
+        cls, graph: Graph, node: Node, target: Any = None, options: Mapping[str, Any] | None = None
+    ) -> RuleContext:
+        return cls(node, tuple(graph.operand_types(node)), target, options or {})
 
 
 class RuleTable(Generic[F]):

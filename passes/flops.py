@@ -13,6 +13,8 @@ from attrs import field, frozen
 from irperf.graph import Graph
 from irperf.ops import (
     SDPA,
+    AllGather,
+    AllReduce,
     AttentionScores,
     AttentionValues,
     Binary,
@@ -22,7 +24,9 @@ from irperf.ops import (
     Gelu,
     LayerNorm,
     MatMul,
+    MeshSplit,
     Movement,
+    ReduceScatter,
     RMSNorm,
     Rope,
     Rsqrt,
@@ -30,10 +34,11 @@ from irperf.ops import (
     Softmax,
     Source,
     Tanh,
+    Typecast,
 )
 from irperf.ops.base import Op
 from irperf.pass_manager import AnalysisPass, one_of, register_pass
-from irperf.rules import RuleTable
+from irperf.rules import RuleContext, RuleTable
 from irperf.types import TensorType
 from passes.conventions import CONVENTIONS, Convention, counts
 
@@ -67,23 +72,40 @@ class FlopCount:
         return cls()
 
 
-Rule = Callable[[Op, Sequence[TensorType], TensorType], FlopCount]
+Rule = Callable[[RuleContext], FlopCount]
 RULES: RuleTable[Rule] = RuleTable("flops")
 ZERO = FlopCount()
 
 
-@RULES.rule(Source, Movement, Embedding)
-def _free(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
-    return ZERO  # no arithmetic: sources, copies and gathers
+@RULES.rule(Source, Movement, Embedding, Typecast, AllGather, MeshSplit)
+def _free(ctx: RuleContext) -> FlopCount:
+    return ZERO  # no arithmetic: sources, copies, gathers and format changes
+
+
+@RULES.rule(ReduceScatter)
+def _reduce_scatter(ctx: RuleContext) -> FlopCount:
+    op = ctx.op
+    assert isinstance(op, ReduceScatter)
+    return FlopCount(flops=(op.chips - 1) * ctx.output.numel)  # N-1 addends into each own chunk
+
+
+@RULES.rule(AllReduce)
+def _all_reduce(ctx: RuleContext) -> FlopCount:
+    op = ctx.op
+    assert isinstance(op, AllReduce)
+    chunk = -(-ctx.output.numel // op.chips)  # the reduce-scatter half of a ring all-reduce
+    return FlopCount(flops=(op.chips - 1) * chunk)
 
 
 @RULES.rule(MatMul)
-def _matmul(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+def _matmul(ctx: RuleContext) -> FlopCount:
+    ins, out = ctx.inputs, ctx.output
     return FlopCount(flops=FMA_FLOPS * out.numel * ins[0].shape[-1])
 
 
 @RULES.rule(Conv2d)
-def _conv(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+def _conv(ctx: RuleContext) -> FlopCount:
+    ins, out = ctx.inputs, ctx.output
     _, c, kh, kw = ins[1].shape
     return FlopCount(flops=FMA_FLOPS * out.numel * c * kh * kw)
 
@@ -103,7 +125,8 @@ def attention_scores(op: SDPA, ins: Sequence[TensorType]) -> int:
 
 
 @RULES.rule(SDPA)
-def _sdpa(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+def _sdpa(ctx: RuleContext) -> FlopCount:
+    op, ins = ctx.op, ctx.inputs
     assert isinstance(op, SDPA)
     qk, sv = attention_matmul_flops(op, ins)
     scores = attention_scores(op, ins)
@@ -113,13 +136,15 @@ def _sdpa(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
 
 
 @RULES.rule(AttentionScores)
-def _attention_scores(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+def _attention_scores(ctx: RuleContext) -> FlopCount:
+    op, out = ctx.op, ctx.output
     assert isinstance(op, AttentionScores)
     return FlopCount(flops=FMA_FLOPS * out.numel * op.head_dim)  # one q.k dot per score
 
 
 @RULES.rule(AttentionValues)
-def _attention_values(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+def _attention_values(ctx: RuleContext) -> FlopCount:
+    op, ins = ctx.op, ctx.inputs
     assert isinstance(op, AttentionValues)
     return FlopCount(flops=FMA_FLOPS * ins[0].numel * op.head_dim)  # each score weighs a v row
 
@@ -132,7 +157,8 @@ def matmul_part(op: Op, ins: Sequence[TensorType], full: FlopCount) -> FlopCount
 
 
 @RULES.rule(Softmax)
-def _softmax(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+def _softmax(ctx: RuleContext) -> FlopCount:
+    out = ctx.output
     return FlopCount(flops=SOFTMAX_FLOPS_PER_ELEMENT * out.numel, transcendentals=out.numel)
 
 
@@ -141,37 +167,44 @@ def _rows(t: TensorType) -> int:
 
 
 @RULES.rule(LayerNorm)
-def _layernorm(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+def _layernorm(ctx: RuleContext) -> FlopCount:
+    out = ctx.output
     return FlopCount(flops=LAYERNORM_FLOPS_PER_ELEMENT * out.numel, transcendentals=_rows(out))
 
 
 @RULES.rule(RMSNorm)
-def _rmsnorm(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+def _rmsnorm(ctx: RuleContext) -> FlopCount:
+    out = ctx.output
     return FlopCount(flops=RMSNORM_FLOPS_PER_ELEMENT * out.numel, transcendentals=_rows(out))
 
 
 @RULES.rule(Gelu)
-def _gelu(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+def _gelu(ctx: RuleContext) -> FlopCount:
+    out = ctx.output
     return FlopCount(flops=GELU_FLOPS_PER_ELEMENT * out.numel, transcendentals=out.numel)
 
 
 @RULES.rule(Silu)
-def _silu(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+def _silu(ctx: RuleContext) -> FlopCount:
+    out = ctx.output
     return FlopCount(flops=SILU_FLOPS_PER_ELEMENT * out.numel, transcendentals=out.numel)
 
 
 @RULES.rule(Tanh, Exp, Rsqrt)
-def _transcendental(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+def _transcendental(ctx: RuleContext) -> FlopCount:
+    out = ctx.output
     return FlopCount(transcendentals=out.numel)
 
 
 @RULES.rule(Rope)
-def _rope(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+def _rope(ctx: RuleContext) -> FlopCount:
+    ins = ctx.inputs
     return FlopCount(flops=ROPE_FLOPS_PER_ELEMENT * ins[0].numel)  # per element of x, not tables
 
 
 @RULES.rule(Binary)
-def _binary(op: Op, ins: Sequence[TensorType], out: TensorType) -> FlopCount:
+def _binary(ctx: RuleContext) -> FlopCount:
+    out = ctx.output
     return FlopCount(flops=out.numel)
 
 
@@ -179,12 +212,12 @@ def count_flops(graph: Graph, convention: Convention = "matmul-only") -> dict[st
     out: dict[str, FlopCount] = {}
     for node in graph:
         rule = RULES.lookup(node)
-        ins = graph.operand_types(node)
         if not counts(convention, node.op):
             out[node.name] = ZERO
             continue
-        full = rule(node.op, ins, node.type)
-        out[node.name] = full if convention == "full" else matmul_part(node.op, ins, full)
+        ctx = RuleContext.of(graph, node)
+        full = rule(ctx)
+        out[node.name] = full if convention == "full" else matmul_part(node.op, ctx.inputs, full)
     return out
 
 

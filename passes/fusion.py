@@ -1,8 +1,9 @@
 """The ``fuse`` pass (fusion groups by strategy) and the group-aware traffic passes.
 
 ``fuse{strategy=S}`` stores a ``FusionGroup`` per node: the nodes of a group run as one kernel
-whose intermediates stay on chip. ``fused-bytes`` then replaces the ``Traffic`` records with the
-group-aware count, so ``roofline`` and the summaries work unchanged; ``bytes-by-kind`` splits the
+whose intermediates stay on chip. ``fused-bytes`` then stores the group-aware count as
+``FusedTraffic`` records beside the unfused ``Traffic`` (``roofline`` and the summaries read it
+where it exists: ``passes.bytes.dram_traffic``); ``bytes-by-kind`` splits the
 same transfers into weights, activations and attention scores. FLOPs never change under fusion.
 Strategies and their rule tables are in ``fusion_rules``; ``docs/fusion.md`` explains them.
 """
@@ -20,7 +21,8 @@ from irperf.graph import Graph
 from irperf.ops import SDPA, AttentionScores, AttentionValues, Source, Weight
 from irperf.pass_manager import AnalysisPass, one_of, register_pass
 from irperf.plugins import describe
-from passes.bytes import Traffic
+from irperf.rules import RuleContext
+from passes.bytes import LINK, FusedTraffic
 from passes.conventions import CONVENTIONS, Convention
 from passes.flops import FlopCount
 from passes.fusion_greedy import (
@@ -161,15 +163,16 @@ def _transfers(
 
 def fused_traffic(
     graph: Graph, groups: Mapping[str, FusionGroup], convention: Convention
-) -> dict[str, Traffic]:
+) -> dict[str, FusedTraffic]:
     """DRAM bytes per node when intermediates inside a group stay on chip."""
     model, moved = _transfers(graph, groups, convention)
     read = [0] * len(model)
     written = [0] * len(model)
     for t in moved:
         (written if t.write else read)[t.node] += t.bytes
+    links = {n.name: LINK.lookup(n)(RuleContext.of(graph, n)) for n in graph}  # fusion-blind
     return {
-        name: Traffic(bytes_read=r, bytes_written=w)
+        name: FusedTraffic(bytes_read=r, bytes_written=w, link_bytes=links.get(name, 0))
         for name, r, w in zip(model.names, read, written, strict=True)
     }
 
@@ -177,15 +180,15 @@ def fused_traffic(
 @register_pass
 @frozen(kw_only=True)
 class FusedBytesPass(AnalysisPass):
-    """``Traffic`` per node under the fusion groups (replaces the ``bytes`` pass's records)."""
+    """``FusedTraffic`` per node under the fusion groups (beside the ``bytes`` pass's records)."""
 
     name: ClassVar[str] = "fused-bytes"
     summary: ClassVar[str] = "DRAM bytes per node when fused groups keep intermediates on chip"
-    record_type: ClassVar[type] = Traffic
+    record_type: ClassVar[type] = FusedTraffic
     requires: ClassVar[tuple[type, ...]] = (FusionGroup,)
     convention: Convention = field(default="matmul-only", validator=one_of(*CONVENTIONS))
 
-    def analyze(self, graph: Graph) -> dict[str, Traffic]:
+    def analyze(self, graph: Graph) -> dict[str, FusedTraffic]:
         return fused_traffic(graph, graph.records(FusionGroup), self.convention)
 
 

@@ -14,7 +14,7 @@ from irperf.checks import show
 from irperf.errors import PassError
 from irperf.graph import Graph
 from irperf.pass_manager import Pass, run_pipeline
-from passes.bytes import Traffic
+from passes.bytes import dram_traffic
 from passes.conventions import Convention
 from passes.decompose import DecomposeAttentionPass
 from passes.flops import FlopCount, FlopsPass
@@ -93,7 +93,7 @@ def summarize(run: StrategyRun) -> dict[str, Any]:
     g = run.graph
     flops = sum(f.flops for f in g.records(FlopCount).values())
     kinds = sum(g.records(BytesByKind).values(), BytesByKind.zero())
-    dram = sum(t.bytes for t in g.records(Traffic).values())
+    dram = sum(t.bytes for t in dram_traffic(g).values())
     groups = grouped_times(g)
     fused = [r for r in g.records(FusionGroup).values() if r.size > 1]
     return {

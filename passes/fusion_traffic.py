@@ -13,30 +13,19 @@ writes them in place: the cache outlives the step.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TypeAlias
 
 from attrs import frozen
 
 from irperf.errors import PassError
 from irperf.graph import Graph
 from irperf.ops import (
-    Attention,
     CacheAppend,
-    Embedding,
     Op,
     Reshape,
-    Slice,
-    Source,
 )
-from irperf.rules import RuleTable
-from irperf.types import TensorType
-from passes.bytes import RULES as BYTES_RULES
-from passes.bytes import literal_names
+from irperf.rules import RuleContext
+from passes.bytes import WRITES, literal_names, operand_reads
 from passes.conventions import Convention, counts
-
-ReadRule: TypeAlias = Callable[[Op, Sequence[TensorType], TensorType], tuple[int, ...]]
-OPERAND_READS: RuleTable[ReadRule] = RuleTable("fused-bytes")
-"""Bytes read per operand; per node they must add up to the ``bytes`` pass's ``bytes_read``."""
 
 VIEWS: tuple[type[Op], ...] = (Reshape,)
 """Ops whose result is their operand's storage, and which move nothing."""
@@ -44,39 +33,6 @@ ALIASES: tuple[type[Op], ...] = (*VIEWS, CacheAppend)
 """Ops whose result lives in their first operand's storage: readers of the result read it."""
 OUTPUT = -1
 """A consumer standing for "read after the graph": always outside every group."""
-
-
-@OPERAND_READS.rule(Op)
-def _each(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[int, ...]:
-    return tuple(t.nbytes for t in ins)
-
-
-@OPERAND_READS.rule(Source, *VIEWS)
-def _nothing(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[int, ...]:
-    return tuple(0 for _ in ins)
-
-
-@OPERAND_READS.rule(CacheAppend)
-def _cache_append(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[int, ...]:
-    return (0, ins[1].nbytes)  # the cache's old rows stay where they are
-
-
-@OPERAND_READS.rule(Attention)
-def _attention(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[int, ...]:
-    assert isinstance(op, Attention)
-    first, *kv = ins
-    keys = [t.with_shape((t.shape[0], op.keys_attended(t), t.shape[2])) for t in kv]
-    return (first.nbytes, *(t.nbytes for t in keys))
-
-
-@OPERAND_READS.rule(Slice)
-def _part(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[int, ...]:
-    return (out.nbytes,)  # only the part kept
-
-
-@OPERAND_READS.rule(Embedding)
-def _gather(op: Op, ins: Sequence[TensorType], out: TensorType) -> tuple[int, ...]:
-    return (ins[0].nbytes, out.nbytes)  # the ids, and the table rows gathered
 
 
 @frozen
@@ -123,23 +79,13 @@ class TrafficModel:
         literals = literal_names(graph)
         self.io: list[NodeIO] = []
         for i, n in enumerate(nodes):
-            ins = graph.operand_types(n)
-            split = OPERAND_READS.lookup(n)(n.op, ins, n.type)
-            whole = BYTES_RULES.lookup(n)(n.op, ins, n.type)
-            if sum(split) != whole.bytes_read or len(split) != len(ins):  # before literals
-                raise PassError(
-                    f"fusion: the per-operand reads of op '{n.op.kind}' at node '{n.name}' "
-                    f"({sum(split)} B) differ from the bytes pass ({whole.bytes_read} B); "
-                    f"register a rule with passes.fusion_traffic.OPERAND_READS"
-                )
-            reads = tuple(
-                (storage[index[o]], 0 if o in literals else b)
-                for o, b in zip(n.operands, split, strict=True)
-            )
+            ctx = RuleContext.of(graph, n)
+            split = operand_reads(graph, ctx, literals)
+            reads = tuple((storage[index[o]], b) for o, b in zip(n.operands, split, strict=True))
             self.io.append(
                 NodeIO(
                     reads=tuple(r for r in reads if r[1]),
-                    write=0 if view[i] else whole.bytes_written,
+                    write=0 if view[i] else WRITES.lookup(n)(ctx),
                     consumers=real[i],
                     out_bytes=n.type.nbytes,
                     counted=counts(convention, n.op),

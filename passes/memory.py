@@ -129,9 +129,10 @@ def footprint(records: Mapping[str, MemoryUse]) -> MemoryFootprint:
 
 
 def memory_footprint(graph: Graph) -> MemoryFootprint:
-    """Weights, KV cache and peak live activations of ``graph`` (its records if the pass ran)."""
-    records = graph.records(MemoryUse) if graph.has_records(MemoryUse) else memory_uses(graph)
-    return footprint(records)
+    """Weights, KV cache and peak live activations of ``graph`` (its record if the pass ran)."""
+    if graph.has_graph_record(MemoryFootprint):
+        return graph.graph_record(MemoryFootprint)
+    return footprint(memory_uses(graph))
 
 
 def peak_node(records: Mapping[str, MemoryUse]) -> str | None:
@@ -155,3 +156,6 @@ class MemoryPass(AnalysisPass):
 
     def analyze(self, graph: Graph) -> dict[str, MemoryUse]:
         return memory_uses(graph)
+
+    def summarize(self, graph: Graph, records: Mapping[str, MemoryUse]) -> MemoryFootprint:
+        return footprint(records)  # the graph-level record: graph.graph_record(MemoryFootprint)

@@ -20,7 +20,7 @@ from irperf.dtypes import DType
 from irperf.errors import PassError, TargetError
 from irperf.graph import Graph, Node
 from irperf.pass_manager import AnalysisPass, register_pass
-from passes.bytes import Traffic
+from passes.bytes import FusedTraffic, Traffic, dram_traffic
 from passes.flops import FlopCount
 from targets import Target
 from targets.loader import default_target, load_target
@@ -96,7 +96,7 @@ def roofline_times(
     fidelity: str | None = None,
 ) -> dict[str, RooflineTime]:
     flops = graph.records(FlopCount)
-    traffic = graph.records(Traffic)
+    traffic = dram_traffic(graph)
     bandwidth = target.dram_bandwidth_bytes_per_s * mbu
     peaks: dict[str, float] = {}
     out: dict[str, RooflineTime] = {}
@@ -132,7 +132,11 @@ class RooflinePass(AnalysisPass):
     name: ClassVar[str] = "roofline"
     summary: ClassVar[str] = "roofline compute and memory time per node on a target"
     record_type: ClassVar[type] = RooflineTime
-    requires: ClassVar[tuple[type, ...]] = (FlopCount, Traffic)
+    requires: ClassVar[tuple[type, ...]] = (FlopCount,)  # and Traffic or FusedTraffic
+
+    def reads(self, graph: Graph) -> tuple[type, ...]:
+        return (FlopCount, Traffic, FusedTraffic)  # fused traffic where fused-bytes ran
+
     target: Target = field(factory=default_target, converter=load_target)
     mfu: float = field(default=1.0, validator=_fraction)
     mbu: float = field(default=1.0, validator=_fraction)

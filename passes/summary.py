@@ -11,7 +11,7 @@ from typing import Any
 from attrs import asdict, frozen
 
 from irperf.graph import Graph, Node
-from passes.bytes import Traffic
+from passes.bytes import dram_traffic
 from passes.flops import FlopCount
 from passes.memory import MemoryUse, footprint, peak_node
 from passes.params import ParamCount
@@ -53,7 +53,7 @@ class GroupRow:
 
 def op_rows(graph: Graph) -> list[OpRow]:
     flops = graph.records(FlopCount)
-    traffic = graph.records(Traffic)
+    traffic = dram_traffic(graph)
     params = graph.records(ParamCount)
     times = graph.records(RooflineTime)
     rows = []

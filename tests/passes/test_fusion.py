@@ -10,7 +10,7 @@ import irperf
 from irperf import BF16, Builder, Graph
 from irperf.errors import PassError, UnknownNameError
 from irperf.ops import MatMul, Rope
-from passes.bytes import Traffic
+from passes.bytes import Traffic, dram_traffic
 from passes.flops import FlopCount
 from passes.fusion import BytesByKind, FusionGroup, fused_traffic, plan_fusion
 from passes.fusion_report import StrategyRun, compare, grouped_times, layer_bytes, run_strategy
@@ -47,11 +47,11 @@ def runs(vision: Graph) -> dict[str, StrategyRun]:
 
 
 def total_bytes(run: StrategyRun) -> int:
-    return sum(t.bytes for t in run.graph.records(Traffic).values())
+    return sum(t.bytes for t in dram_traffic(run.graph).values())
 
 
 def scope_bytes(run: StrategyRun, scope: str) -> int:
-    traffic = run.graph.records(Traffic)
+    traffic = dram_traffic(run.graph)
     return sum(traffic[n.name].bytes for n in run.graph.scope(scope))
 
 
@@ -89,13 +89,13 @@ def test_none_to_flash_attention_saves_the_score_traffic(runs: dict[str, Strateg
 def test_none_is_the_bytes_pass_on_the_decomposed_graph(runs: dict[str, StrategyRun]) -> None:
     g = runs["none"].graph
     plain = irperf.run(g.copy(), "bytes{convention=full}").records(Traffic)
-    assert dict(g.records(Traffic)) == dict(plain)
+    assert dict(dram_traffic(g)) == dict(plain)
     assert all(r.size == 1 for r in g.records(FusionGroup).values())
 
 
 def test_flash_attention_is_the_bytes_pass(vision: Graph, runs: dict[str, StrategyRun]) -> None:
     plain = irperf.run(vision.copy(), "bytes{convention=full}").records(Traffic)
-    assert dict(runs["flash-attention"].graph.records(Traffic)) == dict(plain)
+    assert dict(dram_traffic(runs["flash-attention"].graph)) == dict(plain)
 
 
 def test_rule_groups_of_one_layer(runs: dict[str, StrategyRun]) -> None:

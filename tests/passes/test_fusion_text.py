@@ -10,7 +10,7 @@ import pytest
 import irperf
 from irperf import Graph
 from irperf.ops import SDPA, Add, CacheAppend, Input, MatMul, Rope
-from passes.bytes import Traffic, count_bytes
+from passes.bytes import Traffic, count_bytes, dram_traffic
 from passes.flops import FlopCount
 from passes.fusion import BytesByKind, FusionGroup, fused_traffic, plan_fusion
 from passes.fusion_report import StrategyRun, run_strategy
@@ -54,8 +54,8 @@ def test_causal_gqa_decomposition(runs: dict[str, StrategyRun]) -> None:
     scores = HEADS * SEQ * SEQ * E
     expected = 8 * scores + SEQ * SEQ * E
     assert sum(kinds[x.name].scores_bytes for x in g.scope(n)) == expected
-    saved = sum(t.bytes for t in g.records(Traffic).values()) - sum(
-        t.bytes for t in runs["flash-attention"].graph.records(Traffic).values()
+    saved = sum(t.bytes for t in dram_traffic(g).values()) - sum(
+        t.bytes for t in dram_traffic(runs["flash-attention"].graph).values()
     )
     assert saved == 32 * expected  # 32 self layers; a text-only prompt skips the cross layers
 
@@ -86,12 +86,12 @@ def test_rope_tables_are_read_once_per_group(runs: dict[str, StrategyRun]) -> No
     """RoPE as wq's and wk's epilogue: the cos/sin inputs are read by each group using them, once;
     with ``all`` wq|wk|wv and both ropes are one group, so one read of each table serves both."""
     tables = 2 * SEQ * HD * E  # cos and sin [S, head_dim]
-    epilogue = runs["epilogue"].graph.records(Traffic)
+    epilogue = dram_traffic(runs["epilogue"].graph)
     q_act, k_act = SEQ * HEADS * HD * E, SEQ * KV_HEADS * HD * E
     assert epilogue[f"{LAYER}.attn.rope_q"] == Traffic(bytes_read=tables, bytes_written=q_act)
     assert epilogue[f"{LAYER}.attn.rope_k"] == Traffic(bytes_read=tables, bytes_written=k_act)
     g = runs["all"].graph
-    groups, traffic = g.records(FusionGroup), g.records(Traffic)
+    groups, traffic = g.records(FusionGroup), dram_traffic(g)
     q, k = f"{LAYER}.attn.rope_q", f"{LAYER}.attn.rope_k"
     assert groups[q].fusion_group == groups[k].fusion_group
     assert traffic[q].bytes_read + traffic[k].bytes_read == tables  # x comes from inside
@@ -100,7 +100,7 @@ def test_rope_tables_are_read_once_per_group(runs: dict[str, StrategyRun]) -> No
 @pytest.mark.parametrize("strategy", ["all", "greedy"])
 def test_kv_cache_is_still_written(runs: dict[str, StrategyRun], strategy: str) -> None:
     g = runs[strategy].graph
-    records, traffic = g.records(FusionGroup), g.records(Traffic)
+    records, traffic = g.records(FusionGroup), dram_traffic(g)
     k, v = f"{LAYER}.attn.rope_k", f"{LAYER}.attn.wv"
     assert records[k].size > 1  # fused with the k projection (and more) ...
     for name in (k, v):  # ... yet the cache tensors are results of the prefill
@@ -167,7 +167,7 @@ def test_greedy_decode_still_reads_the_cache(decode: Graph) -> None:
     of K and V (plus q when rope_q is in another group) and each append writes its new row."""
     run = run_strategy(decode, "greedy", target="n150")
     g = run.graph
-    groups, traffic = g.records(FusionGroup), g.records(Traffic)
+    groups, traffic = g.records(FusionGroup), dram_traffic(g)
     self_layers = [b for b, kind in g.blocks.items() if kind == "text.self"]
     assert len(self_layers) == 32
     for layer in self_layers:
