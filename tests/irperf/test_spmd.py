@@ -73,7 +73,7 @@ def test_inconsistent_layouts_are_type_errors() -> None:
     with pytest.raises(TypeInferenceError, match="reduce it first"):
         b.add(Silu(), p, name="act")  # silu of a partial sum is not a partial sum of silus
     with pytest.raises(TypeInferenceError, match="heads"):
-        whole = b.input("k", (1, 8, 64), BF16)
+        whole = b.input("k", (1, 8, 32), BF16)
         b.add(SDPA(heads=1, kv_heads=1, head_dim=32), x, whole, whole, name="sdpa")
 
 
