@@ -15,6 +15,7 @@ from passes.fusion_rules import FusionRule, register_strategy
 from passes.memory import MemoryFootprint, MemoryPass, MemoryUse, memory_footprint
 from passes.params import ParamCount, ParamsPass
 from passes.roofline import RooflinePass, RooflineTime
+from passes.tensor_parallel import TensorParallelPass, tensor_parallel
 
 __all__ = [
     "BytesByKind",
@@ -34,8 +35,10 @@ __all__ = [
     "ParamsPass",
     "RooflinePass",
     "RooflineTime",
+    "TensorParallelPass",
     "Traffic",
     "memory_footprint",
     "plan_fusion",
     "register_strategy",
+    "tensor_parallel",
 ]

@@ -1,4 +1,7 @@
-"""The ``params`` pass: parameters per node (a weight's element count; every other node 0)."""
+"""The ``params`` pass: parameters per node (a weight's element count; every other node 0).
+
+``params`` counts the model's parameters, each once: a weight split over chips counts its global
+element count, a replicated one its own. ``weight_bytes`` is what one chip stores."""
 
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ NO_PARAMS = ParamCount()
 
 def count_params(graph: Graph) -> dict[str, ParamCount]:
     return {
-        n.name: ParamCount(params=n.type.numel, weight_bytes=n.type.nbytes)
+        n.name: ParamCount(params=n.type.global_numel, weight_bytes=n.type.nbytes)
         if isinstance(n.op, Weight)
         else NO_PARAMS
         for n in graph

@@ -24,10 +24,15 @@ class Movement(Op):
 
 @frozen(kw_only=True)
 class Reshape(Movement):
-    """A view with a new shape and the same number of elements."""
+    """A view with a new shape and the same number of elements.
+
+    ``split_dim``: on a split operand, the result dimension that holds the split (per-chip shapes
+    alone can be ambiguous: one head per chip makes ``[B, S, 1, hd]``); None: the first result
+    dimension of size > 1 that starts where the operand's split did."""
 
     kind: ClassVar[str] = "reshape"
     shape: tuple[int, ...] = field(converter=_ints)
+    split_dim: int | None = None
 
     def _infer(self, inputs: Sequence[TensorType]) -> TensorType:
         x = inputs[0]
@@ -37,7 +42,7 @@ class Reshape(Movement):
         return out
 
     def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
-        return spmd.reshaped(self, inputs, out)
+        return spmd.reshaped(self, inputs, out, self.split_dim)
 
 
 @frozen(kw_only=True)

@@ -93,16 +93,24 @@ def last_dim_whole(op: Op, inputs: Sequence[TensorType], out: TensorType) -> Lay
     return x.layout
 
 
-def reshaped(op: Op, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+def reshaped(
+    op: Op, inputs: Sequence[TensorType], out: TensorType, split_dim: int | None = None
+) -> Layout:
     """A view: the split dimension is the one that starts where the operand's did (a split
-    ``[B, S, H*hd]`` viewed as ``[B, S, H, hd]`` is split on the heads)."""
+    ``[B, S, H*hd]`` viewed as ``[B, S, H, hd]`` is split on the heads); ``split_dim`` says which
+    when per-chip sizes of 1 make it ambiguous."""
     x = inputs[0]
     if not x.layout.sharded:
         return x.layout  # a partial sum's view is still one
     assert x.layout.dim is not None
     before = _product(x.shape[: x.layout.dim])
-    for dim in range(out.rank):
-        if _product(out.shape[:dim]) == before and out.shape[dim] > 1:
+    dims = [d for d in range(out.rank) if _product(out.shape[:d]) == before]
+    if split_dim is not None:
+        if split_dim not in dims:
+            raise op.fail(f"cannot view {x} as {out.shape} split on dimension {split_dim}")
+        return sharded(split_dim, x.layout.parts, x.layout.axis)
+    for dim in dims:
+        if out.shape[dim] > 1:
             return sharded(dim, x.layout.parts, x.layout.axis)
     raise op.fail(f"cannot view {x} as {out.shape}: the split dimension does not survive")
 
