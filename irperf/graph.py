@@ -23,7 +23,8 @@ class Node:
 
     ``stage`` says what the node does in the model (``vision``, ``projector``, ``cross_kv``...);
     ``block`` is the scope of the repeated block it belongs to (``vision.local.3``), if any;
-    ``role`` what it is for (``Role.Q``...), which policies and rules key on.
+    ``role`` what it is for (``Role.Q``...), which policies and rules key on; ``fidelity`` the
+    math fidelity a precision policy chose for it (None: the target's pairing for its format).
     """
 
     name: str
@@ -33,6 +34,7 @@ class Node:
     stage: str | None = None
     block: str | None = None
     role: Role | None = None
+    fidelity: str | None = None
 
 
 @frozen
@@ -71,7 +73,7 @@ class Graph:
         self.meta: dict[str, Any] = {}
         self.blocks: dict[str, str] = {}
         self.kv_cache = KVCache()
-        self._nx: nx.DiGraph = nx.DiGraph()
+        self._nx: nx.DiGraph | None = None  # built when first asked for, then kept in step
         self._nodes: dict[str, Node] = {}
         self._records: dict[type, Any] = {}  # node records: a mapping; graph records: one value
         self._depends: dict[type, tuple[type, ...]] = {}
@@ -87,6 +89,7 @@ class Graph:
         stage: str | None = None,
         block: str | None = None,
         role: Role | None = None,
+        fidelity: str | None = None,
     ) -> Node:
         """Add a node, inferring its type from its operands'."""
         if not isinstance(name, str) or not name:
@@ -106,7 +109,7 @@ class Graph:
             out = op.infer(types)
         except TypeInferenceError as e:
             raise TypeInferenceError(f"node '{name}': {e}") from None
-        node = Node(name, op, ops, out, stage, block, role)
+        node = Node(name, op, ops, out, stage, block, role, fidelity)
         self.insert(node)
         return node
 
@@ -116,9 +119,10 @@ class Graph:
         if node.name in self._nodes:
             raise VerifyError(f"node '{node.name}': rule unique-names: name already used")
         self._nodes[node.name] = node
-        self._nx.add_node(node.name)
-        for o in node.operands:
-            self._nx.add_edge(o, node.name)
+        if self._nx is not None:
+            self._nx.add_node(node.name)
+            for o in node.operands:
+                self._nx.add_edge(o, node.name)
 
     @classmethod
     def from_nodes(cls, nodes: Iterable[Node], *, like: Graph | None = None) -> Graph:
@@ -170,7 +174,7 @@ class Graph:
         """Nodes that read ``name`` (each once, however many operands it fills)."""
         if name not in self._nodes:
             raise VerifyError(f"no node named {show(name)}")
-        return list(self._nx.successors(name))
+        return list(self.nx.successors(name))
 
     def scope(self, prefix: str) -> list[Node]:
         """Nodes whose name is ``prefix`` or lies under it (``prefix.``...)."""
@@ -180,6 +184,11 @@ class Graph:
     @property
     def nx(self) -> nx.DiGraph:
         """The underlying networkx graph (read it; do not mutate it)."""
+        if self._nx is None:
+            g = nx.DiGraph()
+            g.add_nodes_from(self._nodes)
+            g.add_edges_from((o, n.name) for n in self._nodes.values() for o in n.operands)
+            self._nx = g
         return self._nx
 
     # ---- analysis records ---------------------------------------------------------------

@@ -14,6 +14,7 @@ from passes.fusion import (
 from passes.fusion_rules import FusionRule, register_strategy
 from passes.memory import MemoryFootprint, MemoryPass, MemoryUse, memory_footprint
 from passes.params import ParamCount, ParamsPass
+from passes.precision import PrecisionPass, load_policy
 from passes.roofline import RooflinePass, RooflineTime
 from passes.tensor_parallel import TensorParallelPass, tensor_parallel
 
@@ -33,10 +34,12 @@ __all__ = [
     "MemoryUse",
     "ParamCount",
     "ParamsPass",
+    "PrecisionPass",
     "RooflinePass",
     "RooflineTime",
     "TensorParallelPass",
     "Traffic",
+    "load_policy",
     "memory_footprint",
     "plan_fusion",
     "register_strategy",

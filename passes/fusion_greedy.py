@@ -73,11 +73,13 @@ def capacity_bytes(target: Target) -> int:
 
 def compute_seconds(graph: Graph, flops: Mapping[str, FlopCount], target: Target) -> list[float]:
     """Each node's compute time at the peak of its format (roofline's rule)."""
-    peaks: dict[str, float] = {}
+    peaks: dict[tuple[str, str | None], float] = {}
     out = []
     for n in graph:
         f = flops[n.name].flops
-        out.append(f / peak_for(target, compute_dtype(graph, n), None, peaks, n) if f else 0.0)
+        out.append(
+            f / peak_for(target, compute_dtype(graph, n), n.fidelity, peaks, n) if f else 0.0
+        )
     return out
 
 

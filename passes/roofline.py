@@ -1,7 +1,8 @@
 """The ``roofline`` pass: per-node compute and memory time on a target, and the two latency views.
 
 Each op computes at the target's peak for its format (its narrowest block-format operand, else
-its result's) at the fidelity the target pairs with that format, or ``fidelity`` if given.
+its result's) at ``fidelity`` if given, else the fidelity a precision policy chose for the node
+(``Node.fidelity``), else the one the target pairs with that format.
 
 Aggregate roofline (the seed's method): ``max(sum F / peak, sum B / bandwidth)``.
 Per-op roofline: ``sum max(F_i / peak, B_i / bandwidth)``. ``mfu`` and ``mbu`` scale the peak
@@ -71,19 +72,24 @@ def compute_dtype(graph: Graph, node: Node) -> DType:
 
 
 def peak_for(
-    target: Target, dt: DType, fidelity: str | None, cache: dict[str, float], node: Node
+    target: Target,
+    dt: DType,
+    fidelity: str | None,
+    cache: dict[tuple[str, str | None], float],
+    node: Node,
 ) -> float:
     """Peak FLOP/s for format ``dt`` at ``fidelity`` (None: the target's pairing for ``dt``).
 
     A format the target has no rate for is an error naming the node: never a silent fallback.
     """
-    peak = cache.get(dt.name)
+    key = (dt.name, fidelity)
+    peak = cache.get(key)
     if peak is None:
         try:
             peak = target.peak_flops_per_s(dt.name, fidelity)
         except TargetError as e:
             raise PassError(f"node '{node.name}' computes in {dt.name}: {e}") from None
-        cache[dt.name] = peak
+        cache[key] = peak
     return peak
 
 
@@ -98,13 +104,17 @@ def roofline_times(
     flops = graph.records(FlopCount)
     traffic = dram_traffic(graph)
     bandwidth = target.dram_bandwidth_bytes_per_s * mbu
-    peaks: dict[str, float] = {}
+    has_fidelities = any(c.fidelity != NO_FIDELITY for c in target.compute)
+    peaks: dict[tuple[str, str | None], float] = {}
     out: dict[str, RooflineTime] = {}
     for node in graph:
         f = flops[node.name].flops
         b = traffic[node.name].bytes
         if f:
-            peak = peak_for(target, compute_dtype(graph, node), fidelity, peaks, node)
+            chosen = fidelity or node.fidelity  # the pass option, else the precision policy's
+            if chosen is not None and not has_fidelities:
+                chosen = None  # a GPU has no fidelity phases: the policy's choice means nothing
+            peak = peak_for(target, compute_dtype(graph, node), chosen, peaks, node)
             compute = f / (peak * mfu)
         else:
             compute = 0.0

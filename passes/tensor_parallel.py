@@ -151,7 +151,12 @@ class _Rewriter:
         return self.pattern == "fractured" and node.stage not in VISION_STAGES
 
     def add(self, name: str, op: Op, operands: list[str], like: Node) -> str:
-        self.new.add(name, op, operands, stage=like.stage, block=like.block, role=like.role)
+        new, old = self.new, self.old
+        same = name == like.name and op is like.op and operands == list(like.operands)
+        if same and all(new.node(o).type == old.node(o).type for o in operands):
+            new.insert(like)  # a whole op on whole operands: unchanged, no inference needed
+        else:
+            new.add(name, op, operands, stage=like.stage, block=like.block, role=like.role)
         return name
 
     def collective(self, name: str, op: Op, operand: str, like: Node) -> str:
