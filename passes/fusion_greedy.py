@@ -25,7 +25,7 @@ from irperf.graph import Graph
 from passes.flops import FlopCount
 from passes.fusion_partition import Partition
 from passes.fusion_traffic import TrafficModel
-from passes.roofline import compute_dtype, peak_for
+from passes.roofline import chips_pooled, compute_dtype, peak_for
 from targets import Target
 
 MS_PER_S = 1000.0
@@ -67,7 +67,8 @@ def capacity_option(inst: object, attribute: Attribute[Any], value: object) -> N
 
 
 def capacity_bytes(target: Target) -> int:
-    """On-chip memory a group's working set must fit: usable L1 (shared memory) x cores."""
+    """On-chip memory a group's working set must fit: one chip's usable L1 (shared memory on a
+    GPU), its cores' total: a fused kernel runs on one chip, so its intermediates stay there."""
     return target.l1_usable_bytes_per_core * target.cores
 
 
@@ -77,9 +78,9 @@ def compute_seconds(graph: Graph, flops: Mapping[str, FlopCount], target: Target
     out = []
     for n in graph:
         f = flops[n.name].flops
-        out.append(
-            f / peak_for(target, compute_dtype(graph, n), n.fidelity, peaks, n) if f else 0.0
-        )
+        chips = chips_pooled(graph, target)
+        peak = peak_for(target, compute_dtype(graph, n), n.fidelity, peaks, n, chips) if f else 1.0
+        out.append(f / peak)
     return out
 
 
@@ -94,10 +95,12 @@ class GroupCost:
 class GroupCosts:
     """Roofline time of groups of node indices on a target."""
 
-    def __init__(self, model: TrafficModel, compute_s: list[float], target: Target) -> None:
+    def __init__(
+        self, model: TrafficModel, compute_s: list[float], target: Target, chips: int
+    ) -> None:
         self.model = model
         self.compute_s = compute_s
-        self.bandwidth = target.dram_bandwidth_bytes_per_s
+        self.bandwidth = target.dram_bandwidth_bytes_per_s_per_chip * chips  # chips_pooled
 
     def time(self, compute: float, dram_bytes: int) -> float:
         return max(compute, dram_bytes / self.bandwidth)
@@ -117,7 +120,7 @@ def greedy_fusion(
 ) -> tuple[Partition, list[FusionStep]]:
     """Priority fusion over ``graph``; the partition and the log of the steps taken."""
     part = Partition(graph)
-    costs = GroupCosts(model, compute_s, target)
+    costs = GroupCosts(model, compute_s, target, chips_pooled(graph, target))
     n = len(part)
     state = [costs.evaluate([i]) for i in range(n)]
     version = [0] * n

@@ -21,6 +21,7 @@ from passes.fusion_greedy import GroupCost, GroupCosts, capacity_bytes, compute_
 from passes.fusion_partition import Partition
 from passes.fusion_rules import ALL, match_pairs
 from passes.fusion_traffic import TrafficModel
+from passes.roofline import chips_pooled
 from passes.summary import block_kind
 from targets import Target
 
@@ -53,7 +54,8 @@ def opportunities(
     """Opportunities on ``graph`` (unfused, FlopCount records present), largest saving first."""
     part = Partition(graph)
     model = TrafficModel(graph, convention)
-    costs = GroupCosts(model, compute_seconds(graph, graph.records(FlopCount), target), target)
+    compute = compute_seconds(graph, graph.records(FlopCount), target)
+    costs = GroupCosts(model, compute, target, chips_pooled(graph, target))
     limit = capacity_bytes(target) if capacity is None else capacity
     single = [costs.evaluate([i]) for i in range(len(part))]
     rules = {(a, b): r for r, a, b in match_pairs(graph, ALL)}

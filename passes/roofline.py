@@ -1,12 +1,17 @@
-"""The ``roofline`` pass: per-node compute and memory time on a target, and the two latency views.
+"""The ``roofline`` pass: per-node compute, DRAM and link time on a target, and two latency views.
 
 Each op computes at the target's peak for its format (its narrowest block-format operand, else
 its result's) at ``fidelity`` if given, else the fidelity a precision policy chose for the node
 (``Node.fidelity``), else the one the target pairs with that format.
 
-Aggregate roofline (the seed's method): ``max(sum F / peak, sum B / bandwidth)``.
-Per-op roofline: ``sum max(F_i / peak, B_i / bandwidth)``. ``mfu`` and ``mbu`` scale the peak
-and the bandwidth (0.4 = kernels reach 40% of peak).
+Aggregate roofline (the seed's method): ``max(sum F / peak, sum B / bandwidth, sum L / link)``.
+Per-op roofline: ``sum max(F_i / peak, B_i / bandwidth, L_i / link)``. ``mfu`` and ``mbu`` scale
+the peak and the bandwidth (0.4 = kernels reach 40% of peak). ``L`` is the bytes a chip sends in
+a collective, at the target's link bandwidth times its usable links.
+
+Rates: a graph split over chips (``tensor-parallel``) counts one chip's share per node, so it runs
+at one chip's peak and DRAM bandwidth; an unsplit graph runs on the pooled machine (every chip's
+cores and bandwidth as one), the seed's method (``chips_pooled``).
 """
 
 from __future__ import annotations
@@ -30,12 +35,15 @@ from targets.target import FIDELITIES, NO_FIDELITY
 
 @frozen(kw_only=True)
 class RooflineTime:
+    """A node's compute, DRAM and link time; its roofline latency is the largest."""
+
     compute_s: float = 0.0
     memory_s: float = 0.0
+    link_s: float = 0.0
 
     @property
     def latency_s(self) -> float:
-        return max(self.compute_s, self.memory_s)
+        return max(self.compute_s, self.memory_s, self.link_s)
 
 
 MIN_FRACTION = 1e-3
@@ -71,14 +79,23 @@ def compute_dtype(graph: Graph, node: Node) -> DType:
     return min(blocks, key=lambda d: d.tile_bytes) if blocks else node.type.dtype
 
 
+def chips_pooled(graph: Graph, target: Target) -> int:
+    """How many chips' rates one count in ``graph`` runs at: a graph split over chips counts one
+    chip's share per node, so its nodes run at one chip's rates; an unsplit graph is costed on a
+    pooled machine (every chip's cores and bandwidth as one: the seed's method)."""
+    return 1 if graph.meta.get("tensor_parallel") else target.chips
+
+
 def peak_for(
     target: Target,
     dt: DType,
     fidelity: str | None,
     cache: dict[tuple[str, str | None], float],
     node: Node,
+    chips: int = 1,
 ) -> float:
-    """Peak FLOP/s for format ``dt`` at ``fidelity`` (None: the target's pairing for ``dt``).
+    """Peak FLOP/s of ``chips`` chips for format ``dt`` at ``fidelity`` (None: the target's
+    pairing for ``dt``).
 
     A format the target has no rate for is an error naming the node: never a silent fallback.
     """
@@ -86,7 +103,7 @@ def peak_for(
     peak = cache.get(key)
     if peak is None:
         try:
-            peak = target.peak_flops_per_s(dt.name, fidelity)
+            peak = chips * target.peak_flops_per_s_per_chip(dt.name, fidelity)
         except TargetError as e:
             raise PassError(f"node '{node.name}' computes in {dt.name}: {e}") from None
         cache[key] = peak
@@ -103,7 +120,10 @@ def roofline_times(
 ) -> dict[str, RooflineTime]:
     flops = graph.records(FlopCount)
     traffic = dram_traffic(graph)
-    bandwidth = target.dram_bandwidth_bytes_per_s * mbu
+    chips = chips_pooled(graph, target)
+    bandwidth = chips * target.dram_bandwidth_bytes_per_s_per_chip * mbu
+    link = target.link
+    link_rate = link.bandwidth_bytes_per_s * link.count if link is not None else 0.0
     has_fidelities = any(c.fidelity != NO_FIDELITY for c in target.compute)
     peaks: dict[tuple[str, str | None], float] = {}
     out: dict[str, RooflineTime] = {}
@@ -114,20 +134,28 @@ def roofline_times(
             chosen = fidelity or node.fidelity  # the pass option, else the precision policy's
             if chosen is not None and not has_fidelities:
                 chosen = None  # a GPU has no fidelity phases: the policy's choice means nothing
-            peak = peak_for(target, compute_dtype(graph, node), chosen, peaks, node)
+            peak = peak_for(target, compute_dtype(graph, node), chosen, peaks, node, chips)
             compute = f / (peak * mfu)
         else:
             compute = 0.0
-        out[node.name] = RooflineTime(compute_s=compute, memory_s=b / bandwidth)
+        sent = traffic[node.name].link_bytes
+        if sent and not link_rate:
+            raise PassError(
+                f"node '{node.name}' sends {sent:,} B between chips, but {target.label} has no link"
+            )
+        out[node.name] = RooflineTime(
+            compute_s=compute, memory_s=b / bandwidth, link_s=sent / link_rate if sent else 0.0
+        )
     return out
 
 
 def aggregate_roofline_s(times: Iterable[RooflineTime]) -> float:
-    compute = memory = 0.0
+    compute = memory = link = 0.0
     for t in times:
         compute += t.compute_s
         memory += t.memory_s
-    return max(compute, memory)
+        link += t.link_s
+    return max(compute, memory, link)
 
 
 def per_op_roofline_s(times: Iterable[RooflineTime]) -> float:

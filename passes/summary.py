@@ -34,6 +34,8 @@ class OpRow:
     params: int
     compute_ms: float
     memory_ms: float
+    link_bytes: int = 0
+    link_ms: float = 0.0
 
 
 @frozen(kw_only=True)
@@ -73,17 +75,22 @@ def op_rows(graph: Graph) -> list[OpRow]:
                 params=p.params,
                 compute_ms=r.compute_s * MS_PER_S,
                 memory_ms=r.memory_s * MS_PER_S,
+                link_bytes=t.link_bytes,
+                link_ms=r.link_s * MS_PER_S,
             )
         )
     return rows
 
 
 def latency_ms(rows: Sequence[OpRow]) -> dict[str, float]:
-    """The aggregate and per-op roofline latency of a set of rows, in ms."""
-    times = [RooflineTime(compute_s=r.compute_ms, memory_s=r.memory_ms) for r in rows]
+    """The aggregate and per-op roofline latency of a set of rows, and their link time, in ms."""
+    times = [
+        RooflineTime(compute_s=r.compute_ms, memory_s=r.memory_ms, link_s=r.link_ms) for r in rows
+    ]
     return {
         "aggregate_roofline": aggregate_roofline_s(times),
         "per_op_roofline": per_op_roofline_s(times),
+        "link_ms": sum(r.link_ms for r in rows),
     }
 
 
@@ -101,6 +108,7 @@ def totals(rows: Sequence[OpRow]) -> dict[str, int]:
         "transcendentals": sum(r.transcendentals for r in rows),
         "bytes_read": sum(r.bytes_read for r in rows),
         "bytes_written": sum(r.bytes_written for r in rows),
+        "link_bytes": sum(r.link_bytes for r in rows),
     }
 
 

@@ -31,7 +31,7 @@ import attrs
 from attrs import field, frozen
 
 from irperf.checks import in_range
-from irperf.errors import PassError
+from irperf.errors import PassError, TypeInferenceError
 from irperf.graph import Graph, Node
 from irperf.layout import Layout, sharded
 from irperf.ops import (
@@ -164,8 +164,18 @@ class _Rewriter:
         return name
 
     def run(self) -> Graph:
-        for node in self.old:
-            self.node(node)
+        for node in self.old:  # heads first: the clearest reason a split cannot work
+            op = node.op
+            if isinstance(op, Attention) and (op.heads % self.chips or op.kv_heads % self.chips):
+                raise PassError(
+                    f"pass 'tensor-parallel': {self.chips} chips do not divide the {op.heads} "
+                    f"query heads and {op.kv_heads} KV heads of '{node.name}'"
+                )
+        try:
+            for node in self.old:
+                self.node(node)
+        except TypeInferenceError as e:  # a width the chips do not divide, met on the way
+            raise PassError(f"pass 'tensor-parallel': {self.chips} chips: {e}") from None
         self.new.meta["tensor_parallel"] = {"chips": self.chips, "pattern": self.pattern}
         return self.new
 

@@ -108,8 +108,9 @@ class Link:
 class Target:
     """One machine: ``chips`` identical chips in a ``mesh``, each with a ``grid`` of cores.
 
-    Sizes and rates are per core or per chip as their names say; the properties give totals over
-    all chips. ``compute`` lists matrix-engine rates per (dtype, fidelity); ``rate`` looks one up.
+    Sizes and rates are per core or per chip as their names say; a card's totals are written
+    out where they are meant (``chips * dram_bandwidth_bytes_per_s_per_chip``). ``compute``
+    lists matrix-engine rates per (dtype, fidelity); ``rate`` looks one up.
     Matmuls whose input has fewer than ``small_m_rows`` rows run ``small_m_rate_divisor`` times
     slower (0 rows: no such penalty). Elementwise rates are None where the reference has no figure.
     """
@@ -184,23 +185,10 @@ class Target:
         return f"target {show(self.name)}" + ("" if shipped else f" (from {self.origin})")
 
     @property
-    def cores_per_chip(self) -> int:
-        return self.grid[0] * self.grid[1]
-
-    @property
     def cores(self) -> int:
-        """Compute cores over all chips."""
-        return self.cores_per_chip * self.chips
-
-    @property
-    def dram_bandwidth_bytes_per_s(self) -> float:
-        """DRAM bandwidth over all chips."""
-        return self.dram_bandwidth_bytes_per_s_per_chip * self.chips
-
-    @property
-    def dram_bytes(self) -> int:
-        """DRAM capacity over all chips."""
-        return self.dram_bytes_per_chip * self.chips
+        """Compute cores of one chip (its grid). A card's total is ``chips * cores``: every
+        quantity a target states is per core or per chip, and totals are written out."""
+        return self.grid[0] * self.grid[1]
 
     def rate(self, dtype: str | None = None, fidelity: str | None = None) -> ComputeRate:
         """The matrix rate for ``dtype`` at ``fidelity`` (None: the target's defaults).
@@ -228,8 +216,10 @@ class Target:
             raise TargetError(f"{self.label}: dtype must be a name, got {show(dtype)}")
         return dict(self.fidelity_by_dtype).get(dtype.lower(), self.default_fidelity)
 
-    def peak_flops_per_s(self, dtype: str | None = None, fidelity: str | None = None) -> float:
-        """Matrix-engine peak over every core of every chip."""
+    def peak_flops_per_s_per_chip(
+        self, dtype: str | None = None, fidelity: str | None = None
+    ) -> float:
+        """Matrix-engine peak of one chip's cores."""
         return self.rate(dtype, fidelity).flops_per_s_per_core * self.cores
 
     def matmul_rate_divisor(self, rows: int) -> int:

@@ -14,6 +14,7 @@ from irperf.cli.common import (
     print_json,
     table,
 )
+from irperf.cli.machine import add_machine_args, machine_choice, machine_passes
 
 GB = 10**9
 
@@ -31,6 +32,7 @@ def add_parsers(sub: Any) -> None:
         help="math fidelity for every op (lofi, hifi2, hifi3, hifi4); default: the target's "
         "pairing per format (Wormhole: BF16 HiFi4, BFP8 HiFi2, BFP4 LoFi)",
     )
+    add_machine_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
@@ -43,27 +45,38 @@ def analysis(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     from targets import load_target
 
     target = load_target(args.target)
+    chips, pattern, policy = machine_choice(args, target)
     graph = lower_from_args(args)
-    pipeline = analysis_pipeline(target, args.convention, args.mfu, args.fidelity)
+    pipeline = machine_passes(chips, pattern, policy)
+    pipeline += analysis_pipeline(target, args.convention, args.mfu, args.fidelity)
     graph = run_passes(graph, pipeline)
     header = {
         "target": target.name,
         "convention": args.convention,
         "mfu": args.mfu,
         "fidelity": args.fidelity or "per format",
+        "tp": chips,
+        "pattern": pattern if chips > 1 else None,
+        "precision": graph.meta.get("precision"),
     }
     out = report(graph, **header)
     memory = out.get("memory")
-    if memory is not None:  # does it fit the target's DRAM?
-        memory["device_bytes"] = target.dram_bytes
-        memory["fits"] = memory["total_bytes"] <= target.dram_bytes
+    if memory is not None:  # does it fit the target's DRAM? (one chip's, for a split graph)
+        per_chip = chips > 1
+        capacity = target.dram_bytes_per_chip * (1 if per_chip else target.chips)
+        memory["per_chip"] = per_chip
+        memory["device_bytes"] = capacity
+        memory["fits"] = memory["total_bytes"] <= capacity
     return out, target
 
 
-def matmul_peak(target: Any, meta: dict[str, Any], fidelity: str | None = None) -> str:
-    """The matrix peak the weights' format (``meta``: a graph's run keys) runs at, for headers."""
+def matmul_peak(
+    target: Any, meta: dict[str, Any], fidelity: str | None = None, chips: int | None = None
+) -> str:
+    """The matrix peak the weights' format (``meta``: a graph's run keys) runs at on ``chips``
+    chips (default: all of them, pooled), for headers."""
     rate = target.rate(meta.get("weight_dtype", meta.get("dtype")), fidelity)
-    peak = rate.flops_per_s_per_core * target.cores
+    peak = rate.flops_per_s_per_core * target.cores * (target.chips if chips is None else chips)
     how = "" if rate.dtype == "any" else f" {rate.dtype}/{rate.fidelity}"
     return f"{peak / 1e12:,.1f} TFLOP/s{how}"
 
@@ -90,15 +103,26 @@ def _sizes(n: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     report, target = analysis(args)
-    peak = matmul_peak(target, report.get("run", {}), args.fidelity)
-    bw = target.dram_bandwidth_bytes_per_s
     if args.json:
         print_json(report)
         return 0
+    if report["tp"] > 1:
+        link = target.link.bandwidth_bytes_per_s * target.link.count
+        dram = target.dram_bandwidth_bytes_per_s_per_chip
+        machine = (
+            f"(per chip: {target.cores} cores, {dram / 1e9:,.0f} GB/s DRAM, "
+            f"{link / 1e9:,.1f} GB/s link)  tp={report['tp']} {report['pattern']}"
+            f"  precision={report['precision'] or 'lowering formats'}"
+        )
+    else:
+        peak = matmul_peak(target, report.get("run", {}), args.fidelity)
+        bw = target.chips * target.dram_bandwidth_bytes_per_s_per_chip
+        machine = f"({peak}, {bw / 1e9:,.0f} GB/s)"
+        if report["precision"]:
+            machine += f"  precision={report['precision']}"
     print(
         f"{report['model']}  {_run_line(report)}  target={report['target']} "
-        f"({peak}, {bw / 1e9:,.0f} GB/s)  convention={report['convention']}"
-        f"  mfu={report['mfu']}"
+        f"{machine}  convention={report['convention']}  mfu={report['mfu']}"
     )
     rows = [
         [
@@ -143,11 +167,18 @@ def run(args: argparse.Namespace) -> int:
     rows.append([total[0], *total[2:]])
     print()
     print(table(["stage", *headers[2:]], rows))
+    if report["tp"] > 1:
+        t, lat = report["totals"], report["latency_ms"]
+        print(
+            f"\nper chip: {fmt_int(t['flops'])} FLOPs, {fmt_int(t['bytes'])} DRAM bytes, "
+            f"{fmt_int(t['link_bytes'])} link bytes ({fmt_ms(lat['link_ms'])} ms on the link)"
+        )
     m = report.get("memory")
     if m is not None:
         weights, cache = _sizes(m["weights_bytes"]), _sizes(m["kv_cache_bytes"])
         act = _sizes(m["activation_peak_bytes"])
-        print(f"\nmemory: weights {weights}, KV cache {cache}, activation peak {act}")
+        each = " per chip" if m.get("per_chip") else ""
+        print(f"\nmemory{each}: weights {weights}, KV cache {cache}, activation peak {act}")
         if not m["fits"]:
             print(
                 f"warning: {_sizes(m['total_bytes'])} does not fit the "

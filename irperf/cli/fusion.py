@@ -91,7 +91,8 @@ def _header(graph: Any, target: Any, args: argparse.Namespace) -> dict[str, Any]
 def _title(h: dict[str, Any], target: Any, graph: Any) -> str:
     from irperf.cli.analyze import matmul_peak
 
-    peak, bw = matmul_peak(target, graph.meta), target.dram_bandwidth_bytes_per_s / 1e9
+    peak = matmul_peak(target, graph.meta)
+    bw = target.chips * target.dram_bandwidth_bytes_per_s_per_chip / 1e9
     return (
         f"{h['model']}  part={h['part']}  target={h['target']} ({peak}, "
         f"{bw:,.0f} GB/s, on-chip {h['capacity_bytes']:,} B)  convention={h['convention']}"

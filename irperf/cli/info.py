@@ -60,10 +60,15 @@ def targets(args: argparse.Namespace) -> int:
                     "kind": t.kind,
                     "description": t.description,
                     "chips": t.chips,
-                    "cores": t.cores,
-                    "peak_flops_per_s": t.peak_flops_per_s(),
-                    "dram_bandwidth_bytes_per_s": t.dram_bandwidth_bytes_per_s,
-                    "dram_bytes": t.dram_bytes,
+                    # Card totals (the keys irperf has always printed), then one chip's.
+                    "cores": t.chips * t.cores,
+                    "peak_flops_per_s": t.chips * t.peak_flops_per_s_per_chip(),
+                    "dram_bandwidth_bytes_per_s": t.chips * t.dram_bandwidth_bytes_per_s_per_chip,
+                    "dram_bytes": t.chips * t.dram_bytes_per_chip,
+                    "cores_per_chip": t.cores,
+                    "peak_flops_per_s_per_chip": t.peak_flops_per_s_per_chip(),
+                    "dram_bandwidth_bytes_per_s_per_chip": t.dram_bandwidth_bytes_per_s_per_chip,
+                    "dram_bytes_per_chip": t.dram_bytes_per_chip,
                 }
                 for t in ts
             ]
@@ -74,10 +79,10 @@ def targets(args: argparse.Namespace) -> int:
             t.name,
             t.kind,
             str(t.chips),
-            f"{t.peak_flops_per_s() / 1e12:,.1f}",
+            f"{t.chips * t.peak_flops_per_s_per_chip() / 1e12:,.1f}",
             f"{t.default_dtype}/{t.default_fidelity}",
-            f"{t.dram_bandwidth_bytes_per_s / 1e9:,.0f}",
-            fmt_int(t.dram_bytes // 10**9),
+            f"{t.chips * t.dram_bandwidth_bytes_per_s_per_chip / 1e9:,.0f}",
+            fmt_int(t.chips * t.dram_bytes_per_chip // 10**9),
             t.description,
         ]
         for t in ts

@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from targets import load_target
 
     tg = load_target(t["target"])
-    peak, bw = tg.peak_flops_per_s() / 1e12, tg.dram_bandwidth_bytes_per_s / 1e9
+    peak = tg.chips * tg.peak_flops_per_s_per_chip() / 1e12  # the seed pools both chips
+    bw = tg.chips * tg.dram_bandwidth_bytes_per_s_per_chip / 1e9
     print(f"\nPerformance estimate on {tg.name} ({peak:,.0f} TFLOP/s, {bw:,.0f} GB/s)")
     rows = [[f"{n['compute_ms']:.1f}", f"{n['memory_ms']:.1f}", f"{n['total_ms']:.1f}"]]
     print(table(["Compute time (ms)", "Memory time (ms)", "Total time (ms)"], rows, "rrr"))

@@ -36,23 +36,27 @@ def edited(tmp_path: Path, old: str, new: str, base: str = "n150") -> str:
 def test_seed_reproduces_the_blog_post() -> None:
     seed = load_target("n300-seed")
     assert seed.kind == "idealised"
-    assert seed.peak_flops_per_s() == 466e12
-    assert seed.peak_flops_per_s("bf16", "hifi4") == 466e12  # one flat rate for any format
-    assert seed.dram_bandwidth_bytes_per_s == 576e9
+    assert seed.chips * seed.peak_flops_per_s_per_chip() == 466e12
+    assert (
+        seed.chips * seed.peak_flops_per_s_per_chip("bf16", "hifi4") == 466e12
+    )  # one flat rate for any format
+    assert seed.chips * seed.dram_bandwidth_bytes_per_s_per_chip == 576e9
     assert seed.rate().flops_per_s_per_core == 233e12 / 64
     assert seed.dispatch_overhead_s == 0
 
 
 def test_n300_matrix_rates_follow_fidelity() -> None:
     n300 = load_target("n300")
-    assert n300.cores == 2 * 8 * 8
-    assert n300.peak_flops_per_s() == 1.024e12 * 64 * 2  # bf16 HiFi4 by default
-    assert n300.peak_flops_per_s("bf16", "hifi4") == 1.024e12 * 64 * 2
-    assert n300.peak_flops_per_s("bfp8_b", "hifi2") == 2.048e12 * 64 * 2
-    assert n300.peak_flops_per_s("bfp4_b", "lofi") == 4.096e12 * 64 * 2
+    assert n300.chips * n300.cores == 2 * 8 * 8
+    assert (
+        n300.chips * n300.peak_flops_per_s_per_chip() == 1.024e12 * 64 * 2
+    )  # bf16 HiFi4 by default
+    assert n300.chips * n300.peak_flops_per_s_per_chip("bf16", "hifi4") == 1.024e12 * 64 * 2
+    assert n300.chips * n300.peak_flops_per_s_per_chip("bfp8_b", "hifi2") == 2.048e12 * 64 * 2
+    assert n300.chips * n300.peak_flops_per_s_per_chip("bfp4_b", "lofi") == 4.096e12 * 64 * 2
     assert n300.rate("bf16", "hifi3").flops_per_s_per_core == 1.366e12
-    assert n300.dram_bandwidth_bytes_per_s == 2 * 288e9
-    assert n300.dram_bytes == 2 * 12 * 10**9
+    assert n300.chips * n300.dram_bandwidth_bytes_per_s_per_chip == 2 * 288e9
+    assert n300.chips * n300.dram_bytes_per_chip == 2 * 12 * 10**9
 
 
 def test_n300_link_and_dispatch() -> None:
@@ -64,7 +68,7 @@ def test_n300_link_and_dispatch() -> None:
 
 def test_n150_per_core_figures() -> None:
     n150 = load_target("n150")
-    assert n150.peak_flops_per_s("bfp8_b", "lofi") == 4.096e12 * 64
+    assert n150.chips * n150.peak_flops_per_s_per_chip("bfp8_b", "lofi") == 4.096e12 * 64
     assert n150.chips == 1
     assert n150.link is None
     assert n150.grid == (8, 8)
@@ -89,18 +93,25 @@ def test_t3000_is_four_n300s() -> None:
     t3000, n300 = load_target("t3000"), load_target("n300")
     assert t3000.chips == 8
     assert t3000.mesh == (2, 4)
-    assert t3000.peak_flops_per_s() == 4 * n300.peak_flops_per_s()
-    assert t3000.dram_bandwidth_bytes_per_s == 8 * 288e9
+    assert (
+        t3000.chips * t3000.peak_flops_per_s_per_chip()
+        == 4 * n300.chips * n300.peak_flops_per_s_per_chip()
+    )
+    assert t3000.chips * t3000.dram_bandwidth_bytes_per_s_per_chip == 8 * 288e9
 
 
 def test_p150_scales_lofi_by_clock() -> None:
     p150 = load_target("p150")
-    assert p150.cores == 13 * 10
-    assert p150.peak_flops_per_s("bfp4_b", "lofi") == pytest.approx(4.096e12 * 1.35 * 130)
-    assert p150.peak_flops_per_s("bf16", "hifi2") == pytest.approx(4.096e12 * 1.35 / 2 * 130)
-    assert p150.peak_flops_per_s() == pytest.approx(4.096e12 * 1.35 / 4 * 130)
-    assert p150.dram_bandwidth_bytes_per_s == 512e9
-    assert p150.dram_bytes == 32 * 10**9
+    assert p150.chips * p150.cores == 13 * 10
+    assert p150.chips * p150.peak_flops_per_s_per_chip("bfp4_b", "lofi") == pytest.approx(
+        4.096e12 * 1.35 * 130
+    )
+    assert p150.chips * p150.peak_flops_per_s_per_chip("bf16", "hifi2") == pytest.approx(
+        4.096e12 * 1.35 / 2 * 130
+    )
+    assert p150.chips * p150.peak_flops_per_s_per_chip() == pytest.approx(4.096e12 * 1.35 / 4 * 130)
+    assert p150.chips * p150.dram_bandwidth_bytes_per_s_per_chip == 512e9
+    assert p150.chips * p150.dram_bytes_per_chip == 32 * 10**9
 
 
 @pytest.mark.parametrize(
@@ -116,11 +127,14 @@ def test_gpu_datasheet_figures(
 ) -> None:
     gpu = load_target(name)
     assert gpu.kind == "gpu"
-    assert gpu.cores == sms
-    assert gpu.peak_flops_per_s() == pytest.approx(peak)
-    assert gpu.peak_flops_per_s("bf16", "hifi4") == gpu.peak_flops_per_s()  # no fidelity on GPUs
-    assert gpu.dram_bandwidth_bytes_per_s == bandwidth
-    assert gpu.dram_bytes == hbm
+    assert gpu.chips * gpu.cores == sms
+    assert gpu.chips * gpu.peak_flops_per_s_per_chip() == pytest.approx(peak)
+    assert (
+        gpu.chips * gpu.peak_flops_per_s_per_chip("bf16", "hifi4")
+        == gpu.chips * gpu.peak_flops_per_s_per_chip()
+    )  # no fidelity on GPUs
+    assert gpu.chips * gpu.dram_bandwidth_bytes_per_s_per_chip == bandwidth
+    assert gpu.chips * gpu.dram_bytes_per_chip == hbm
 
 
 # -- shipped files ------------------------------------------------------------------------------
@@ -264,5 +278,5 @@ def test_wormhole_formats_pair_with_their_usual_fidelity() -> None:
     assert n150.fidelity_for("bf16") == "hifi4"
     assert n150.fidelity_for("bfp8_b") == "hifi2"
     assert n150.fidelity_for("bfp4_b") == "lofi"
-    assert n150.peak_flops_per_s("bfp8_b") == 2.048e12 * 64
-    assert n150.peak_flops_per_s("bfp8_b", "hifi4") == 1.024e12 * 64
+    assert n150.chips * n150.peak_flops_per_s_per_chip("bfp8_b") == 2.048e12 * 64
+    assert n150.chips * n150.peak_flops_per_s_per_chip("bfp8_b", "hifi4") == 1.024e12 * 64
