@@ -1,0 +1,120 @@
+"""``irperf place`` and ``irperf analyze`` on the machine: the JSON contract and the facts.
+
+Expected numbers are formulas or reference facts (tt-metal-llama-vision.md, wormhole.md)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from irperf.cli import main
+
+B11 = "llama-3.2-11b-vision"
+B90 = "llama-3.2-90b-vision"
+CHIP_DRAM = 12 * 10**9  # n300: 12 GB GDDR6 per chip
+TOP = {"target", "tp", "pattern", "precision", "chips", "ops"}
+CHIP = {"chip", "weights_bytes", "kv_cache_bytes", "dram_bytes", "link_bytes", "flops"}
+CHIP |= {"dram_capacity_bytes", "fits"}
+OP = {"name", "kind", "role", "chips", "shape", "global_shape", "dtype", "weight_dtype"}
+OP |= {"fidelity", "flops", "bytes_read", "bytes_written", "link_bytes"}
+
+
+def _json(capsys: Any, *argv: str) -> dict[str, Any]:
+    assert main(list(argv)) == 0
+    out: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return out
+
+
+def test_place_json_contract(capsys: Any) -> None:
+    out = _json(capsys, "place", B11, "--phase", "decode", "--json")
+    assert set(out) >= TOP
+    assert (out["target"], out["tp"], out["pattern"], out["precision"]) == (
+        "n300",
+        2,
+        "fractured",
+        "tt-accuracy",
+    )
+    assert [c["chip"] for c in out["chips"]] == [0, 1]
+    for c in out["chips"]:
+        assert set(c) >= CHIP and c["dram_capacity_bytes"] == CHIP_DRAM and c["fits"]
+    for op in out["ops"]:
+        assert set(op) >= OP
+    kinds = {op["kind"] for op in out["ops"] if "payload_bytes" in op}
+    assert kinds == {"all_gather", "reduce_scatter", "mesh_split"}
+    wq = next(op for op in out["ops"] if op["name"] == "text.0.attn.wq")
+    assert wq["shape"] == [1, 1, 4096 // 2] and wq["global_shape"] == [1, 1, 4096]
+    assert (wq["role"], wq["weight_dtype"], wq["fidelity"], wq["chips"]) == (
+        "q",
+        "bfp8_b",
+        "hifi2",
+        2,
+    )
+    # Per chip, one decode token through wq: 2 * 4096 * (4096 / 2) FLOPs.
+    assert wq["flops"] == 2 * 4096 * 4096 // 2
+
+
+def test_90b_does_not_fit_an_n300_and_says_by_how_much(capsys: Any) -> None:
+    out = _json(capsys, "place", B90, "--precision", "tt-performance", "--json")
+    chip = out["chips"][0]
+    assert not chip["fits"] and chip["weights_bytes"] > CHIP_DRAM
+    assert main(["place", B90, "--precision", "tt-performance"]) == 0
+    text = capsys.readouterr().out
+    assert "does not fit: needs" in text and "12.00 GB available" in text
+
+
+def test_11b_fits(capsys: Any) -> None:
+    out = _json(capsys, "place", B11, "--precision", "tt-performance", "--json")
+    assert all(c["fits"] for c in out["chips"])
+
+
+def test_all_reduce_pattern_and_tp_off(capsys: Any) -> None:
+    out = _json(capsys, "place", B11, "--pattern", "all-reduce", "--phase", "decode", "--json")
+    assert out["pattern"] == "all-reduce"
+    ar = [op for op in out["ops"] if op["kind"] == "all_reduce"]
+    assert len(ar) == 2 * 40  # 2 per text layer, no vision encoder in decode
+    t_bytes, n = 4096 * 2, 2  # the [1, 1, 4096] BF16 residual, ring of 2
+    assert {op["link_bytes"] for op in ar} == {2 * (n - 1) * t_bytes // n}
+    assert {op["payload_bytes"] for op in ar} == {t_bytes}
+    off = _json(capsys, "place", B11, "--tp", "off", "--json")
+    assert off["tp"] == 1 and off["pattern"] is None
+    assert not any("payload_bytes" in op for op in off["ops"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--tp", "3"], "more than the 2 chips"),
+        (["--tp", "0"], "--tp takes 1 to"),
+        (["--tp", "two"], "chip count or off"),
+        (["--precision", "fast"], "unknown precision policy"),
+        (["--precision", "bf16", "--weight-dtype", "bfp8_b"], "contradict"),
+        (["--tp", "off", "--pattern", "all-reduce"], "--pattern means nothing"),
+        (["--pattern", "ring"], "invalid choice"),
+    ],
+)
+def test_bad_machine_flags(capsys: Any, argv: list[str], message: str) -> None:
+    assert main(["place", B11, *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_analyze_on_n300_costs_the_placed_graph(capsys: Any) -> None:
+    out = _json(capsys, "analyze", B11, "--phase", "decode", "--target", "n300", "--json")
+    assert (out["tp"], out["pattern"], out["precision"]) == (2, "fractured", "tt-accuracy")
+    lat = out["latency_ms"]
+    assert {"aggregate_roofline", "per_op_roofline", "link_ms"} <= set(lat)
+    # Link time: each chip's link bytes at 12e9 B/s over one usable link (n300.toml).
+    assert lat["link_ms"] == pytest.approx(out["totals"]["link_bytes"] / 12e9 * 1e3)
+    assert lat["link_ms"] > 0
+    assert out["memory"]["per_chip"] and out["memory"]["device_bytes"] == CHIP_DRAM
+    # Per-chip rates: the q projection, bf16 x bfp8 at HiFi2, runs at one chip's 64 cores.
+    wq = next(op for op in out["ops"] if op["name"] == "text.0.attn.wq")
+    assert wq["compute_ms"] == pytest.approx(wq["flops"] / (2.048e12 * 64) * 1e3)
+
+
+def test_seed_target_is_unsplit(capsys: Any) -> None:
+    out = _json(capsys, "analyze", B11, "--json")
+    assert (out["tp"], out["pattern"], out["precision"]) == (1, None, None)
+    assert out["latency_ms"]["link_ms"] == 0
