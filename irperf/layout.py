@@ -22,6 +22,8 @@ from irperf.checks import show
 from irperf.errors import TypeInferenceError
 
 LayoutKind = Literal["replicated", "sharded", "partial"]
+MAX_CHIPS = 1024
+"""The most chips a layout spans (a mesh axis): more is a typo, not a machine."""
 TP_AXIS = 1
 """The mesh axis tensor parallelism runs over: the columns of a 1xN mesh (n300 1x2, T3000 1x8)."""
 

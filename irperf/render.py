@@ -1,4 +1,5 @@
-"""Graphviz pictures of a graph: clusters per block, colours per op family, repeats collapsed."""
+"""Graphviz pictures of a graph: clusters per block, colours per op family, role or chip split,
+repeats collapsed."""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ from attrs import define, field, frozen
 from irperf.checks import show
 from irperf.errors import OutputError
 from irperf.graph import Graph, Node
-from irperf.ops import Constant, Input, Weight
+from irperf.ops import Constant, Input, OpFamily, Weight
 from irperf.render_labels import (
+    COLLECTIVE_SHAPE,
+    COLOR_MODES,
     PALETTE,
     cost_lines,
     escape_label,
+    fill,
     legend,
     run_label,
     source_line,
@@ -36,6 +40,7 @@ _NO_DOT = (
 )
 
 __all__ = [
+    "COLOR_MODES",
     "FORMATS",
     "PALETTE",
     "Drawing",
@@ -118,7 +123,13 @@ class Drawing:
     note: str = ""
 
 
-def to_dot(graph: Graph, *, collapse_repeats: bool = False, show_weights: bool = False) -> str:
+def to_dot(
+    graph: Graph,
+    *,
+    collapse_repeats: bool = False,
+    show_weights: bool = False,
+    color: str = "family",
+) -> str:
     """DOT source for ``graph``.
 
     One cluster per block (label: scope and kind) inside a cluster per stage; a node's label is
@@ -132,12 +143,23 @@ def to_dot(graph: Graph, *, collapse_repeats: bool = False, show_weights: bool =
     no node reads, such as a decode graph's resident vision encoder, are counted in the legend).
     A graph input read by more than one block (the RoPE tables, the vision tokens) always is:
     edges from one node to every layer are what makes graphviz take many minutes.
+
+    ``color`` fills nodes by op ``family`` (the default), by ``role``, or by ``chip``: how the
+    node's result lies over the chips of a tensor-parallel graph (replicated, split, partial
+    sum) with collectives apart; the legend lists what is drawn. Collectives are hexagons under
+    every colouring.
     """
-    return _to_dot(graph, collapse_repeats=collapse_repeats, show_weights=show_weights)[0]
+    return _to_dot(
+        graph, collapse_repeats=collapse_repeats, show_weights=show_weights, color=color
+    )[0]
 
 
-def _to_dot(graph: Graph, *, collapse_repeats: bool, show_weights: bool) -> tuple[str, int]:
+def _to_dot(
+    graph: Graph, *, collapse_repeats: bool, show_weights: bool, color: str
+) -> tuple[str, int]:
     """The DOT source and the number of nodes it draws."""
+    if color not in COLOR_MODES:
+        raise OutputError(f"unknown colouring {show(color)}; use one of {', '.join(COLOR_MODES)}")
     runs = find_repeats(graph) if collapse_repeats else []
     members = block_members(graph)
     alias, member_of = _collapse(runs, members)
@@ -165,7 +187,7 @@ def _to_dot(graph: Graph, *, collapse_repeats: bool, show_weights: bool) -> tupl
         fontsize="12",
         labelloc="t",
         labeljust="l",
-        label=legend(graph, drawn, runs, unread),
+        label=legend(graph, drawn, runs, unread, color),
     )
     if len(drawn) > FAST_LAYOUT_NODES:
         dot.attr(mclimit="0.1", nslimit="1", nslimit1="1")
@@ -183,11 +205,13 @@ def _to_dot(graph: Graph, *, collapse_repeats: bool, show_weights: bool) -> tupl
         lines += [source_line(src, node) for src in operands if folded(src)]
         lines += gathered.get(node.name, [])
         lines += cost_lines(node.name, tables)
-        attrs = {"fillcolor": PALETTE.get(node.op.family, "#ffffff")}
+        attrs = {"fillcolor": fill(node, color)}
         if isinstance(node.op, Input):
             attrs["shape"] = "invhouse"
         elif isinstance(node.op, Weight | Constant):
             attrs.update(fontsize="8", height="0.2", margin="0.04,0.02")
+        elif node.op.family is OpFamily.COLLECTIVE:
+            attrs["shape"] = COLLECTIVE_SHAPE
         dot.node(
             ids[node.name],
             label=graphviz.nohtml("\\n".join(escape_label(line) for line in lines)),
@@ -338,6 +362,7 @@ def render_to_file(
     *,
     collapse_repeats: bool | None = False,
     show_weights: bool = False,
+    color: str = "family",
     timeout_s: float = DOT_TIMEOUT_S,
 ) -> Drawing:
     """Write ``graph`` as DOT source, or as SVG/PNG drawn by graphviz's ``dot`` program.
@@ -345,16 +370,21 @@ def render_to_file(
     ``collapse_repeats=None`` (the CLI's default) draws every node unless an SVG/PNG would hold
     more than ``LAYOUT_NODES``; then repeats are collapsed and the returned ``Drawing`` says so.
     A drawing still too large is refused before ``dot`` starts, and ``dot`` is stopped after
-    ``timeout_s``: either is an OutputError, never a wait without end.
+    ``timeout_s``: either is an OutputError, never a wait without end. ``color`` is
+    ``to_dot``'s.
     """
     if fmt not in FORMATS:
         raise OutputError(f"unknown picture format {show(fmt)}; use one of {', '.join(FORMATS)}")
     collapse = bool(collapse_repeats)
-    source, drawn = _to_dot(graph, collapse_repeats=collapse, show_weights=show_weights)
+    source, drawn = _to_dot(
+        graph, collapse_repeats=collapse, show_weights=show_weights, color=color
+    )
     note = ""
     if fmt != "dot" and drawn > LAYOUT_NODES and collapse_repeats is None:
         full = drawn
-        source, drawn = _to_dot(graph, collapse_repeats=True, show_weights=show_weights)
+        source, drawn = _to_dot(
+            graph, collapse_repeats=True, show_weights=show_weights, color=color
+        )
         collapse = True
         note = (
             f"{full:,} nodes are more than graphviz lays out in a minute: each run of repeated "

@@ -1,4 +1,4 @@
-"""Labels of a graph picture: escaping, per-node lines, cluster titles, the legend."""
+"""Labels of a graph picture: escaping, per-node lines, cluster titles, fills and the legend."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import graphviz
 from irperf.graph import Graph, Node
 from irperf.ops import Constant, Input, OpFamily
 from irperf.repeats import Repeat
+from irperf.roles import Role
 
 PALETTE: dict[OpFamily, str] = {
     OpFamily.SOURCE: "#e5e5e5",
@@ -25,6 +26,91 @@ PALETTE: dict[OpFamily, str] = {
     OpFamily.FUSED: "#80cdc1",
 }
 """Fill colour per op family; the picture's legend lists the families it uses."""
+
+COLOR_MODES: tuple[str, ...] = ("family", "role", "chip")
+"""What a node's fill says: its op family (the default), its role, or how it lies over chips."""
+
+ROLE_PALETTE: dict[Role, str] = {
+    Role.Q: "#80b1d3",
+    Role.K: "#b3cde3",
+    Role.V: "#cbd5e8",
+    Role.O: "#bebada",
+    Role.FF1: "#b3de69",
+    Role.FF2: "#ccebc5",
+    Role.FF3: "#e6f5c9",
+    Role.FC1: "#fdb462",
+    Role.FC2: "#fed9a6",
+    Role.CROSS_Q: "#bc80bd",
+    Role.CROSS_KV: "#decbe4",
+    Role.CROSS_O: "#f4cae4",
+    Role.ATTENTION: "#ffed6f",
+    Role.ROPE: "#ffffcc",
+    Role.KV_CACHE: "#8dd3c7",
+    Role.PROJECTOR: "#b3e2cd",
+    Role.LM_HEAD: "#fccde5",
+    Role.EMBED: "#fbb4ae",
+    Role.NORM: "#dadaeb",
+    Role.RESIDUAL: "#e5d8bd",
+    Role.GATE: "#f1e2cc",
+    Role.ACTIVATION: "#fdcdac",
+    Role.MASK: "#cccccc",
+    Role.INPUT: "#e5e5e5",
+    Role.COLLECTIVE: "#fb8072",
+    Role.OTHER: "#f2f2f2",
+}
+"""Fill colour per role (``--color role``): the projections of one layer in neighbouring hues."""
+
+CHIP_PALETTE: dict[str, str] = {
+    "replicated": "#e5e5e5",
+    "sharded": "#9ecae1",
+    "partial": "#fdae6b",
+    "collective": "#fb8072",
+}
+"""Fill colour per layout kind, and for collectives (``--color chip``)."""
+
+COLLECTIVE_SHAPE = "hexagon"
+"""The node shape of a collective, whatever the colouring."""
+
+_NO_FILL = "#ffffff"
+_LEGEND_ROW = 10
+"""Swatches per legend row (the op families fit in one)."""
+
+
+def _chip_kind(node: Node) -> str:
+    return "collective" if node.op.family is OpFamily.COLLECTIVE else node.type.layout.kind
+
+
+def fill(node: Node, color: str = "family") -> str:
+    """``node``'s fill colour under the colouring ``color`` (one of ``COLOR_MODES``)."""
+    if color == "role":
+        return ROLE_PALETTE.get(node.role, _NO_FILL) if node.role is not None else _NO_FILL
+    if color == "chip":
+        return CHIP_PALETTE[_chip_kind(node)]
+    return PALETTE.get(node.op.family, _NO_FILL)
+
+
+def swatches(drawn: Sequence[Node], color: str = "family") -> list[tuple[str, str]]:
+    """The legend's (fill, text) pairs for what ``drawn`` uses, in a fixed order. Under
+    ``chip``, the split swatch names each (dimension, parts) drawn: ``split d1/2, d2/2``."""
+    if color == "role":
+        roles = dict.fromkeys(n.role for n in drawn)
+        found = [(ROLE_PALETTE[r], r.value) for r in Role if r in roles]
+        return found + ([(_NO_FILL, "no role")] if None in roles else [])
+    if color == "chip":
+        kinds = {_chip_kind(n) for n in drawn}
+        layouts = [n.type.layout for n in drawn if _chip_kind(n) != "collective"]
+        splits = sorted({(lay.dim or 0, lay.parts) for lay in layouts if lay.sharded})
+        partial = sorted({lay.parts for lay in layouts if lay.partial})
+        text = {
+            "replicated": "replicated",
+            "sharded": "split " + ", ".join(f"d{d}/{p}" for d, p in splits),
+            "partial": "partial sum " + ", ".join(f"/{p}" for p in partial),
+            "collective": f"collective ({COLLECTIVE_SHAPE})",
+        }
+        return [(CHIP_PALETTE[k], text[k]) for k in CHIP_PALETTE if k in kinds]
+    families = dict.fromkeys(n.op.family for n in drawn)
+    return [(PALETTE.get(f, _NO_FILL), f.value) for f in OpFamily if f in families]
+
 
 # Characters that must not reach graphviz raw: quotes end the string, ``<``/``>`` start HTML
 # labels and record ports, ``{ } |`` are record-label syntax. A backslash-escaped one is drawn
@@ -111,15 +197,18 @@ def run_label(run: Repeat) -> str:
     return f"{span} ({', '.join(parts)})  x{run.times}"
 
 
-def legend(graph: Graph, drawn: Sequence[Node], runs: Sequence[Repeat], unread: int = 0) -> str:
-    """An HTML graph label: the graph's name, a swatch per op family drawn and notes on what
-    is not drawn (repetitions, ``unread`` weights that no node of this graph reads)."""
-    families = dict.fromkeys(n.op.family for n in drawn)
-    cells = "".join(
-        f'<td bgcolor="{PALETTE.get(f, "#ffffff")}">{html.escape(f.value)}</td>'
-        for f in OpFamily
-        if f in families
-    )
+def legend(
+    graph: Graph,
+    drawn: Sequence[Node],
+    runs: Sequence[Repeat],
+    unread: int = 0,
+    color: str = "family",
+) -> str:
+    """An HTML graph label: the graph's name (and the chips it is split over), a swatch per
+    op family, role or layout drawn (``color``) and notes on what is not drawn (repetitions,
+    ``unread`` weights that no node of this graph reads)."""
+    found = swatches(drawn, color)
+    rows = [found[i : i + _LEGEND_ROW] for i in range(0, len(found), _LEGEND_ROW)]
     note = ""
     if runs:
         note = (
@@ -131,9 +220,18 @@ def legend(graph: Graph, drawn: Sequence[Node], runs: Sequence[Repeat], unread: 
             f"<br/>{unread:,} weights held in memory but read by no op of this graph are not "
             "drawn (--show-weights draws them)"
         )
-    title = html.escape(f"{graph.name}: {len(graph):,} nodes")
-    swatches = f"<tr>{cells}</tr>" if cells else ""
+    title = f"{graph.name}: {len(graph):,} nodes"
+    split = graph.meta.get("tensor_parallel")
+    if isinstance(split, dict):
+        title += f", tensor-parallel over {split.get('chips')} chips"
+    cells = "".join(
+        "<tr>"
+        + "".join(f'<td bgcolor="{bg}">{html.escape(text)}</td>' for bg, text in row)
+        + "</tr>"
+        for row in rows
+    )
+    span = len(rows[0]) if rows else 1
     return (
-        f'<<table border="0" cellspacing="2"><tr><td colspan="{max(1, len(families))}" '
-        f'align="left"><b>{title}</b>{note}</td></tr>{swatches}</table>>'
+        f'<<table border="0" cellspacing="2"><tr><td colspan="{span}" '
+        f'align="left"><b>{html.escape(title)}</b>{note}</td></tr>{cells}</table>>'
     )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from irperf.ops import Attention, Conv2d, MatMul, Op
+from irperf.ops import Op
+from irperf.ops.taxonomy import CONTRACTIONS
 
 Convention = Literal["matmul-only", "full"]
 CONVENTIONS: tuple[str, ...] = ("matmul-only", "full")
 
-MATMUL_ONLY_OPS: tuple[type[Op], ...] = (MatMul, Conv2d, Attention)
+MATMUL_ONLY_OPS: tuple[type[Op], ...] = CONTRACTIONS
 """What PyTorch's FlopCounterMode and the seed post count: everything else costs nothing."""
 
 

@@ -22,13 +22,13 @@ from attrs import Attribute, frozen
 from irperf.checks import check_range
 from irperf.errors import PassError
 from irperf.graph import Graph
+from irperf.units import MS_PER_S
 from passes.flops import FlopCount
 from passes.fusion_partition import Partition
 from passes.fusion_traffic import TrafficModel
 from passes.roofline import chips_pooled, compute_dtype, peak_for
 from targets import Target
 
-MS_PER_S = 1000.0
 MIN_RELATIVE_GAIN = 1e-9
 """Gains below this fraction of the unfused time are float noise, not a saving."""
 

@@ -14,6 +14,7 @@ from typing import Any
 from attrs import asdict, frozen
 
 from irperf.graph import Graph
+from irperf.units import MS_PER_S
 from passes.conventions import Convention
 from passes.flops import FlopCount
 from passes.fusion import SCORES, tensor_kinds
@@ -25,7 +26,6 @@ from passes.roofline import chips_pooled
 from passes.summary import block_kind
 from targets import Target
 
-MS_PER_S = 1000.0
 FLASH_ATTENTION = "flash-attention"
 
 

@@ -14,6 +14,7 @@ from irperf.checks import show
 from irperf.errors import PassError
 from irperf.graph import Graph
 from irperf.pass_manager import Pass, run_pipeline
+from irperf.units import MS_PER_S
 from passes.bytes import dram_traffic
 from passes.conventions import Convention
 from passes.decompose import DecomposeAttentionPass
@@ -34,7 +35,6 @@ from passes.roofline import RooflinePass, RooflineTime, aggregate_roofline_s
 from passes.summary import block_kind
 from targets import Target
 
-MS_PER_S = 1000.0
 BASELINE = "none"
 
 

@@ -20,17 +20,12 @@ from irperf.errors import PassError
 from irperf.graph import Graph
 from irperf.ops import (
     CacheAppend,
-    Op,
-    Reshape,
 )
+from irperf.ops.taxonomy import ALIASES, VIEWS
 from irperf.rules import RuleContext
 from passes.bytes import WRITES, literal_names, operand_reads
 from passes.conventions import Convention, counts
 
-VIEWS: tuple[type[Op], ...] = (Reshape,)
-"""Ops whose result is their operand's storage, and which move nothing."""
-ALIASES: tuple[type[Op], ...] = (*VIEWS, CacheAppend)
-"""Ops whose result lives in their first operand's storage: readers of the result read it."""
 OUTPUT = -1
 """A consumer standing for "read after the graph": always outside every group."""
 

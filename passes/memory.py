@@ -25,7 +25,8 @@ from typing import ClassVar
 from attrs import frozen
 
 from irperf.graph import Graph
-from irperf.ops import CacheAppend, Reshape, Weight
+from irperf.ops import CacheAppend, Weight
+from irperf.ops.taxonomy import ALIASES
 from irperf.pass_manager import AnalysisPass, register_pass
 
 
@@ -78,7 +79,7 @@ def memory_uses(graph: Graph) -> dict[str, MemoryUse]:
     for i, node in enumerate(nodes):
         for o in node.operands:
             last[root[o]] = i
-        aliases = isinstance(node.op, Reshape | CacheAppend)
+        aliases = isinstance(node.op, ALIASES)
         root[node.name] = root[node.operands[0]] if aliases else node.name
         if nx.out_degree(node.name) == 0:
             last[root[node.name]] = end  # a graph output stays live to the end

@@ -50,7 +50,8 @@ from irperf.checks import input_file_problem, show
 from irperf.dtypes import DTYPES, DType
 from irperf.errors import PassError
 from irperf.graph import Graph, Node
-from irperf.ops import Attention, CacheAppend, Conv2d, Input, MatMul, Op, Typecast, Weight
+from irperf.ops import CacheAppend, Input, MatMul, Op, Typecast, Weight
+from irperf.ops.taxonomy import CONTRACTIONS
 from irperf.pass_manager import Pass, PassResult, register_pass
 from irperf.roles import ROLES, Role
 from irperf.types import TensorType
@@ -233,7 +234,7 @@ def text_width(graph: Graph) -> int:
     return 0
 
 
-COMPUTE = (MatMul, Conv2d, Attention)
+COMPUTE = CONTRACTIONS  # what a fidelity applies to
 
 
 def apply_policy(graph: Graph, policy: Policy) -> Graph:

@@ -11,10 +11,10 @@ from typing import Any
 
 from irperf.graph import Graph
 from irperf.ops import SDPA
+from irperf.units import MS_PER_S
 from passes.bytes import Traffic
 from passes.flops import FlopCount, attention_matmul_flops
 from passes.roofline import RooflineTime, aggregate_roofline_s
-from passes.summary import MS_PER_S
 
 SEED_MODEL = "llama-3.2-11b-vision"
 SEED_TARGET = "n300-seed"

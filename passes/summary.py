@@ -11,13 +11,12 @@ from typing import Any
 from attrs import asdict, frozen
 
 from irperf.graph import Graph, Node
+from irperf.units import MS_PER_S
 from passes.bytes import dram_traffic
 from passes.flops import FlopCount
 from passes.memory import MemoryUse, footprint, peak_node
 from passes.params import ParamCount
 from passes.roofline import RooflineTime, aggregate_roofline_s, per_op_roofline_s
-
-MS_PER_S = 1000.0
 
 
 @frozen(kw_only=True)

@@ -33,7 +33,7 @@ from attrs import field, frozen
 from irperf.checks import in_range
 from irperf.errors import PassError, TypeInferenceError
 from irperf.graph import Graph, Node
-from irperf.layout import Layout, sharded
+from irperf.layout import MAX_CHIPS, Layout, sharded
 from irperf.ops import (
     AllGather,
     AllReduce,
@@ -78,7 +78,6 @@ SPLIT_ON_HEADS: frozenset[Role] = frozenset({Role.KV_CACHE})
 """Inputs split on their last (packed heads) dimension."""
 VISION_STAGES = frozenset({"vision", "projector"})
 """Stages that always all-reduce (the vision encoder keeps a whole residual stream)."""
-MAX_CHIPS = 1024
 
 
 def _source_layout(node: Node, chips: int) -> tuple[tuple[int, ...], Layout] | None:

@@ -86,8 +86,8 @@ def test_all_reduce_pattern_and_tp_off(capsys: Any) -> None:
     ("argv", "message"),
     [
         (["--tp", "3"], "more than the 2 chips"),
-        (["--tp", "0"], "--tp takes 1 to"),
-        (["--tp", "two"], "chip count or off"),
+        (["--tp", "0"], "--tp: a chip count from 1 to"),
+        (["--tp", "two"], "--tp: a chip count from 1 to"),
         (["--precision", "fast"], "unknown precision policy"),
         (["--precision", "bf16", "--weight-dtype", "bfp8_b"], "contradict"),
         (["--tp", "off", "--pattern", "all-reduce"], "--pattern means nothing"),

@@ -15,8 +15,7 @@ from irperf.cli.common import (
     table,
 )
 from irperf.cli.machine import add_machine_args, machine_choice, machine_passes
-
-GB = 10**9
+from irperf.units import GB
 
 
 def add_parsers(sub: Any) -> None:

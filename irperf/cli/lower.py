@@ -1,4 +1,4 @@
-"""``irperf lower``: lower a model and draw its graph (DOT, SVG or PNG)."""
+"""``irperf lower``: lower a model, split it over chips if asked, draw it (DOT, SVG, PNG)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ from irperf.cli.common import (
     output_file,
     refuse_unused,
 )
+from irperf.cli.machine import tp_value
+
+COLORS = ("family", "role", "chip")
+"""``--color`` choices (``irperf.render.COLOR_MODES``, not imported here: it pulls graphviz in)."""
 
 
 def add_parsers(sub: Any) -> None:
@@ -41,6 +45,22 @@ def add_parsers(sub: Any) -> None:
         action="store_true",
         help="run flops/bytes first so node labels show FLOPs and bytes",
     )
+    p.add_argument(
+        "--tp",
+        type=tp_value,
+        default=1,
+        metavar="N",
+        help="split the graph over N chips by tensor parallelism (the tensor-parallel pass); "
+        "1 or off: unsplit (default)",
+    )
+    p.add_argument(
+        "--color",
+        type=str.lower,
+        choices=COLORS,
+        default=None,
+        help="fill nodes by op family (default), role, or chip: replicated, split, partial "
+        "sum, collective (with --tp)",
+    )
     add_convention_arg(p, None, "matmul-only; with --annotate")
     p.set_defaults(func=run)
 
@@ -60,11 +80,16 @@ def run(args: argparse.Namespace) -> int:
                 "needs --dot, --svg or --png",
             ),
             ("--show-weights", args.show_weights and not output, "needs --dot, --svg or --png"),
+            ("--color", args.color is not None and not output, "needs --dot, --svg or --png"),
             ("--convention", args.convention is not None and not args.annotate, "needs --annotate"),
         ],
     )
     check_outputs(args, [p for p in (args.dot, args.svg, args.png) if p], [args.model])
     graph = lower_from_args(args)
+    if args.tp > 1:
+        from passes.tensor_parallel import tensor_parallel
+
+        graph = tensor_parallel(graph, args.tp)
     if args.annotate:
         c = args.convention or "matmul-only"
         graph = run_passes(graph, f"flops{{convention={c}}},bytes{{convention={c}}}")
@@ -77,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
                 fmt,
                 collapse_repeats=True if args.collapse_repeats else None,
                 show_weights=args.show_weights,
+                color=args.color or "family",
             )
             if drawing.note:
                 print(f"note: {drawing.note}")

@@ -13,26 +13,24 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from irperf.checks import show
 from irperf.cli.common import UsageError
+from irperf.layout import MAX_CHIPS
 
 PATTERNS = ("fractured", "all-reduce")
 DEFAULT_POLICY = "tt-accuracy"
-MAX_CHIPS = 1024
 
 
 def tp_value(text: str) -> int:
-    """An argparse type: ``off`` (1) or a chip count."""
-    if text.strip().lower() == "off":
+    """An argparse type for ``--tp``: a chip count from 1 (unsplit) up, or ``off`` (1)."""
+    word = text.strip().lower()
+    if word == "off":
         return 1
-    try:
-        n = int(text)
-    except ValueError:
+    if not (word.isascii() and word.isdigit() and 1 <= int(word) <= MAX_CHIPS):
         raise argparse.ArgumentTypeError(
-            f"--tp takes a chip count or off, got {text!r:.40}"
-        ) from None
-    if not 1 <= n <= MAX_CHIPS:
-        raise argparse.ArgumentTypeError(f"--tp takes 1 to {MAX_CHIPS:,} chips, got {n}")
-    return n
+            f"a chip count from 1 to {MAX_CHIPS:,} or off, got {show(text)}"
+        )
+    return int(word)
 
 
 def add_machine_args(p: argparse.ArgumentParser) -> None:
