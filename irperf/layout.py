@@ -14,6 +14,7 @@ Memory homes and tiles are a later layer; they will sit beside this record, not 
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 from attrs import frozen
@@ -78,9 +79,11 @@ class Layout:
 REPLICATED = Layout()
 
 
+@functools.lru_cache(maxsize=4096)
 def sharded(dim: int, parts: int, axis: int = TP_AXIS) -> Layout:
-    return Layout("sharded", dim, parts, axis)
+    return Layout("sharded", dim, parts, axis)  # a few distinct values, asked for per node
 
 
+@functools.lru_cache(maxsize=1024)
 def partial(parts: int, axis: int = TP_AXIS) -> Layout:
     return Layout("partial", None, parts, axis)

@@ -85,7 +85,14 @@ class TensorType:
         return TensorType(shape, self.dtype)
 
     def with_layout(self, layout: Layout) -> TensorType:
-        return TensorType(self.shape, self.dtype, layout)
+        """The same shape and format, laid out otherwise (checked: the layout's dimension must
+        exist). Skips re-checking the shape, which this type's construction already did."""
+        _layout(self, None, layout)
+        out = object.__new__(TensorType)
+        object.__setattr__(out, "shape", self.shape)
+        object.__setattr__(out, "dtype", self.dtype)
+        object.__setattr__(out, "layout", layout)
+        return out
 
     def __str__(self) -> str:
         text = f"{self.dtype}[{'x'.join(str(d) for d in self.shape)}]"

@@ -256,8 +256,10 @@ def apply_policy(graph: Graph, policy: Policy) -> Graph:
     def add(node: Node, name: str, op: Op, operands: list[str], **kw: Any) -> Node:
         kw.setdefault("role", node.role)
         same = name == node.name and op is node.op and operands == list(node.operands)
-        if same and all(new.node(o).type == graph.node(o).type for o in operands):
-            kept = attrs.evolve(node, **kw)  # the same op on the same types: the same type
+        if same and all(_same_type(new.node(o).type, graph.node(o).type) for o in operands):
+            # The same op on the same types: the same type, no inference.
+            changed = kw["role"] is not node.role or kw.get("fidelity") != node.fidelity
+            kept = attrs.evolve(node, **kw) if changed else node
             new.insert(kept)
             return kept
         return new.add(name, op, operands, stage=node.stage, block=node.block, **kw)
@@ -298,6 +300,10 @@ def _cache_role(graph: Graph, node: Node) -> Role:
     cached vision K/V take ``cross_kv``'s (tt-metal caches them in BF16)."""
     kind = graph.blocks.get(node.block) if node.block else None
     return Role.CROSS_KV if kind == "text.cross" else Role.KV_CACHE
+
+
+def _same_type(a: TensorType, b: TensorType) -> bool:
+    return a is b or a == b
 
 
 def _retyped(t: TensorType, dtype: DType) -> TensorType:
