@@ -74,6 +74,7 @@ class Graph:
         self.blocks: dict[str, str] = {}
         self.kv_cache = KVCache()
         self._nx: nx.DiGraph | None = None  # built when first asked for, then kept in step
+        self._nx_shared = False  # a clone shares the view until one of the two inserts
         self._nodes: dict[str, Node] = {}
         self._records: dict[type, Any] = {}  # node records: a mapping; graph records: one value
         self._depends: dict[type, tuple[type, ...]] = {}
@@ -119,6 +120,8 @@ class Graph:
         if node.name in self._nodes:
             raise VerifyError(f"node '{node.name}': rule unique-names: name already used")
         self._nodes[node.name] = node
+        if self._nx_shared:  # another graph reads this view: this one starts its own
+            self._nx, self._nx_shared = None, False
         if self._nx is not None:
             self._nx.add_node(node.name)
             for o in node.operands:
@@ -142,8 +145,15 @@ class Graph:
 
     def clone(self) -> Graph:
         """A copy with the same nodes and records (records are immutable, so shared): what a
-        pipeline runs on, so that the caller's graph never changes."""
-        g = self.copy()
+        pipeline runs on, so that the caller's graph never changes. The networkx view is
+        shared until either graph inserts a node."""
+        g = Graph(self.name)
+        g.meta = dict(self.meta)
+        g.blocks = dict(self.blocks)
+        g.kv_cache = self.kv_cache
+        g._nodes = dict(self._nodes)
+        g._nx = self._nx
+        self._nx_shared = g._nx_shared = self._nx is not None
         g._records = dict(self._records)
         g._depends = dict(self._depends)
         g._whole = set(self._whole)

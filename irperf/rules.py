@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
-from attrs import field, frozen
+from attrs import frozen
 
 from irperf.errors import PassError
 from irperf.graph import Graph, Node
@@ -13,6 +14,9 @@ from irperf.ops.base import Op
 from irperf.types import TensorType
 
 F = TypeVar("F", bound=Callable[..., object])
+
+
+NO_OPTIONS: Mapping[str, Any] = types.MappingProxyType({})
 
 
 @frozen
@@ -25,7 +29,7 @@ class RuleContext:
     node: Node
     inputs: tuple[TensorType, ...]
     target: Any = None
-    options: Mapping[str, Any] = field(factory=dict)
+    options: Mapping[str, Any] = NO_OPTIONS
 
     @property
     def op(self) -> Op:
@@ -39,7 +43,7 @@ class RuleContext:
     def of(
         cls, graph: Graph, node: Node, target: Any = None, options: Mapping[str, Any] | None = None
     ) -> RuleContext:
-        return cls(node, tuple(graph.operand_types(node)), target, options or {})
+        return cls(node, tuple(graph.operand_types(node)), target, options or NO_OPTIONS)
 
 
 class RuleTable(Generic[F]):

@@ -220,9 +220,14 @@ def count_bytes(graph: Graph, convention: Convention = "matmul-only") -> dict[st
     out: dict[str, Traffic] = {}
     literals = literal_names(graph)
     for node in graph:
+        link_rule = LINK.lookup(node)
+        counted = counts(convention, node.op)
+        if not counted and link_rule is _local:
+            out[node.name] = NONE  # the common case under matmul-only: nothing to ask a rule
+            continue
         ctx = RuleContext.of(graph, node)
-        link = LINK.lookup(node)(ctx)
-        if not counts(convention, node.op):
+        link = 0 if link_rule is _local else link_rule(ctx)
+        if not counted:
             out[node.name] = Traffic(link_bytes=link) if link else NONE
             continue
         read = sum(operand_reads(graph, ctx, literals))

@@ -75,13 +75,13 @@ def memory_uses(graph: Graph) -> dict[str, MemoryUse]:
     root: dict[str, str] = {}  # node -> the node owning its storage
     last: dict[str, int] = {}  # storage owner -> step of its last reader
     end = len(nodes) - 1
-    nx = graph.nx
+    read = {o for node in nodes for o in node.operands}
     for i, node in enumerate(nodes):
         for o in node.operands:
             last[root[o]] = i
         aliases = isinstance(node.op, ALIASES)
         root[node.name] = root[node.operands[0]] if aliases else node.name
-        if nx.out_degree(node.name) == 0:
+        if node.name not in read:
             last[root[node.name]] = end  # a graph output stays live to the end
     cache = {root[name] for name in graph.kv_cache.tensors}
 

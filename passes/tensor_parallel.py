@@ -2,7 +2,7 @@
 
 A rule table keyed by role (never by node name) says how each weight is split; op layouts then
 follow by inference (``irperf.ops.spmd``), and the transform inserts the collectives tt-metal
-runs for Llama 3.2 Vision on a 1xN mesh (``docs/tensor-parallel.md``):
+runs for Llama 3.2 Vision on a 1xN mesh (``docs/machine.md``):
 
 - column-parallel (weight split on its output columns): q, k, v, ff1, ff3, fc1, cross_q,
   cross_kv, the vision projection and lm_head; their biases split alike;

@@ -9,7 +9,7 @@ from typing import ClassVar
 from attrs import frozen
 
 from irperf.errors import TypeInferenceError
-from irperf.layout import Layout
+from irperf.layout import REPLICATED, Layout
 from irperf.ops import spmd
 from irperf.types import TensorType
 
@@ -55,12 +55,18 @@ class Op:
                 f"{self.kind}: takes {self.arity} operand(s), got {len(inputs)}"
             )
         out = self._infer(inputs)
-        if self.changes_layout or any(not t.layout.replicated for t in inputs):
+        split = self.changes_layout
+        if not split:
+            for t in inputs:  # the common case, every operand whole: no layout rule to run
+                if t.layout is not REPLICATED and not t.layout.replicated:
+                    split = True
+                    break
+        if split:
             layout = self.layout_of(inputs, out)
             if layout != out.layout:
                 out = out.with_layout(layout)
-        elif inputs and not out.layout.replicated:
-            out = out.with_layout(Layout())
+        elif inputs and out.layout is not REPLICATED and not out.layout.replicated:
+            out = out.with_layout(REPLICATED)
         return out
 
     def _infer(self, inputs: Sequence[TensorType]) -> TensorType:
