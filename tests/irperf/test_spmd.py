@@ -140,3 +140,19 @@ def test_an_exception_in_a_user_pass_names_the_pass() -> None:
     g = _column_row(2)
     with pytest.raises(PassError, match=r"pass 'broken-spmd-test' failed \(after: flops\)"):
         irperf.run(g, "flops,broken-spmd-test")
+
+
+def test_fused_traffic_is_its_own_record_and_stales_the_roofline() -> None:
+    from passes.bytes import FusedTraffic
+    from passes.roofline import RooflineTime
+
+    g = irperf.lower("llama-3.2-11b-vision", part="vision")
+    g = irperf.run(g, "flops,bytes,roofline{target=n300}")
+    before = sum(t.memory_s for t in g.records(RooflineTime).values())
+    fused = irperf.run(g, "fuse{strategy=all},fused-bytes")
+    assert fused.has_records(Traffic) and fused.has_records(FusedTraffic)  # both kept
+    assert not fused.has_records(RooflineTime)  # computed from unfused bytes: stale, dropped
+    again = irperf.run(fused, "roofline{target=n300}")
+    after = sum(t.memory_s for t in again.records(RooflineTime).values())
+    assert after < before  # the fused graph moves fewer bytes
+    assert g.has_records(RooflineTime)  # the caller's graph is as it was
