@@ -85,7 +85,7 @@ def test_all_reduce_pattern_and_tp_off(capsys: Any) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--tp", "3"], "more than the 2 chips"),
+        (["--tp", "3"], "has 2 chips"),
         (["--tp", "0"], "--tp: a chip count from 1 to"),
         (["--tp", "two"], "--tp: a chip count from 1 to"),
         (["--precision", "fast"], "unknown precision policy"),

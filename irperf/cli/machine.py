@@ -65,7 +65,8 @@ def machine_choice(args: argparse.Namespace, target: Any) -> tuple[int, str, str
     tt = is_tenstorrent(target)
     chips = args.tp if args.tp is not None else (target.mesh[0] * target.mesh[1] if tt else 1)
     if chips > target.chips:
-        raise UsageError(f"--tp {chips} is more than the {target.chips} chips of {target.label}")
+        have = f"{target.chips} chip" + ("s" if target.chips > 1 else "")
+        raise UsageError(f"--tp {chips}: {target.label} has {have}")
     if chips > 1 and target.link is None:
         raise UsageError(f"--tp {chips}: {target.label} has no link between chips")
     if args.pattern is not None and chips == 1:
