@@ -255,4 +255,9 @@ class Graph:
         return kind in self._whole
 
     def record_kinds(self) -> list[type[Any]]:
-        return list(self._records)
+        """The kinds of per-node records the graph holds."""
+        return [k for k in self._records if k not in self._whole]
+
+    def graph_record_kinds(self) -> list[type[Any]]:
+        """The kinds of graph-level records the graph holds."""
+        return [k for k in self._records if k in self._whole]

@@ -25,6 +25,8 @@ from irperf.errors import TypeInferenceError
 LayoutKind = Literal["replicated", "sharded", "partial"]
 MAX_CHIPS = 1024
 """The most chips a layout spans (a mesh axis): more is a typo, not a machine."""
+MESH_AXES = (0, 1)
+"""A mesh is a grid of chips: axis 0 its rows, axis 1 its columns."""
 TP_AXIS = 1
 """The mesh axis tensor parallelism runs over: the columns of a 1xN mesh (n300 1x2, T3000 1x8)."""
 
@@ -47,6 +49,12 @@ class Layout:
             raise TypeInferenceError(f"a {self.kind} layout spans 2 or more chips")
         if self.dim is not None and not (type(self.dim) is int and self.dim >= 0):
             raise TypeInferenceError(f"a layout's dimension is a non-negative integer: {self.dim}")
+        if self.parts > MAX_CHIPS:
+            raise TypeInferenceError(
+                f"a layout spans at most {MAX_CHIPS:,} chips, got {self.parts}"
+            )
+        if self.axis not in MESH_AXES:
+            raise TypeInferenceError(f"a mesh axis is 0 (rows) or 1 (columns), got {self.axis!r}")
 
     @property
     def replicated(self) -> bool:
@@ -69,10 +77,11 @@ class Layout:
         return tuple(out)
 
     def __str__(self) -> str:
+        on = "" if self.axis == TP_AXIS else f" axis {self.axis}"
         if self.kind == "sharded":
-            return f"split(d{self.dim}/{self.parts})"
+            return f"split(d{self.dim}/{self.parts}{on})"
         if self.kind == "partial":
-            return f"partial(/{self.parts})"
+            return f"partial(/{self.parts}{on})"
         return "replicated"
 
 

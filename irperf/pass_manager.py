@@ -311,8 +311,8 @@ def _convert(pass_name: str, key: str, value: str, kind: Any) -> Any:
             return number
     except ValueError:
         raise PassError(
-            f"pass '{pass_name}': option {key}={show(value)} is not a "
-            f"{'finite ' if kind is float else ''}{kind.__name__}"
+            f"pass '{pass_name}': option {key}={show(value)} is not "
+            f"{'a finite float' if kind is float else _a(kind.__name__)}"
         ) from None
     if kind is str or kind is Any or isinstance(kind, str):  # a string: an unresolved annotation
         return value
@@ -320,6 +320,10 @@ def _convert(pass_name: str, key: str, value: str, kind: Any) -> Any:
         f"pass '{pass_name}': option {key} is a {_type_name(kind)}, which a pipeline string "
         f"cannot give; build the pass in Python"
     )
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
 
 def _type_ok(value: Any, kind: Any) -> bool:
@@ -487,6 +491,7 @@ def run_pipeline(graph: Graph, spec: str | Sequence[str | Pass], *, check: bool 
         except BaseException as e:  # SystemExit included: a user pass must not end the process
             before = ", ".join(done) or "none"
             what = message_of(e) if isinstance(e, IrperfError) else describe(e)
+            what = what.removeprefix(f"pass '{p.name}': ")  # said once, in front
             cause = None if isinstance(e, IrperfError) else e
             raise PassError(f"pass '{p.name}' failed (after: {before}): {what}") from cause
         graph = result.graph

@@ -39,3 +39,23 @@ class Role(enum.Enum):
 
 
 ROLES: dict[str, Role] = {r.value: r for r in Role}
+
+LINEAR_ROLES: frozenset[Role] = frozenset(
+    {
+        Role.Q,
+        Role.K,
+        Role.V,
+        Role.O,
+        Role.FF1,
+        Role.FF2,
+        Role.FF3,
+        Role.FC1,
+        Role.FC2,
+        Role.CROSS_Q,
+        Role.CROSS_KV,
+        Role.CROSS_O,
+        Role.PROJECTOR,
+        Role.LM_HEAD,
+    }
+)
+"""Roles of linear layers: their rank-2 weights are matmul weights, read or resident."""

@@ -53,7 +53,7 @@ from irperf.graph import Graph, Node
 from irperf.ops import CacheAppend, Input, MatMul, Op, Typecast, Weight
 from irperf.ops.taxonomy import CONTRACTIONS
 from irperf.pass_manager import Pass, PassResult, register_pass
-from irperf.roles import ROLES, Role
+from irperf.roles import LINEAR_ROLES, ROLES, Role
 from irperf.types import TensorType
 
 PHASES = ("vision", "prefill", "decode")
@@ -151,6 +151,7 @@ def _parse(name: str, source: str) -> Policy:
         data = tomllib.loads(source)
     except tomllib.TOMLDecodeError as e:
         raise PassError(f"{where}: not valid TOML ({e})") from None
+    data = _table(where, "top level", data)
     description = data.pop("description", "")
     if not isinstance(description, str):
         raise PassError(f"{where}: description must be text")
@@ -180,9 +181,17 @@ def _parse(name: str, source: str) -> Policy:
 
 
 def _table(where: str, key: str, value: object) -> dict[str, Any]:
+    """A table with its keys in lower case (names match in any case); two keys that differ
+    only in case contradict each other."""
     if not isinstance(value, dict):
         raise PassError(f"{where}: [{key}] must be a table, got {show(value)}")
-    return dict(value)
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        low = k.lower()
+        if low in out:
+            raise PassError(f"{where}: [{key}] gives {show(low)} twice (in different cases)")
+        out[low] = v
+    return out
 
 
 def _role(where: str, key: str, name: str) -> Role:
@@ -240,7 +249,14 @@ COMPUTE = CONTRACTIONS  # what a fidelity applies to
 def apply_policy(graph: Graph, policy: Policy) -> Graph:
     """``graph`` with the policy's formats and fidelities; see the module docstring."""
     large = text_width(graph) >= LARGE_TEXT_WIDTH
+    # Matmul weights: those a matmul reads, and a linear layer's resident ones (decode keeps
+    # the cross-attention K/V projections it never runs: stored in the same format).
     matmul_weights = {n.operands[1] for n in graph if isinstance(n.op, MatMul)}
+    matmul_weights |= {
+        n.name
+        for n in graph
+        if isinstance(n.op, Weight) and n.role in LINEAR_ROLES and n.type.rank == 2
+    }
     cache = set(graph.kv_cache.tensors)
     new = Graph.from_nodes((), like=graph)
     renamed: dict[str, str] = {}

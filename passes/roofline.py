@@ -120,6 +120,10 @@ def roofline_times(
 ) -> dict[str, RooflineTime]:
     flops = graph.records(FlopCount)
     traffic = dram_traffic(graph)
+    split = graph.meta.get("tensor_parallel", {}).get("chips", 1)
+    if split > target.chips:
+        have = f"{target.chips} chip" + ("s" if target.chips > 1 else "")
+        raise PassError(f"the graph is split over {split} chips; {target.label} has {have}")
     chips = chips_pooled(graph, target)
     bandwidth = chips * target.dram_bandwidth_bytes_per_s_per_chip * mbu
     link = target.link

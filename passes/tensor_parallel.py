@@ -49,29 +49,16 @@ from irperf.ops import (
     Weight,
 )
 from irperf.pass_manager import Pass, PassResult, one_of, register_pass
-from irperf.roles import Role
+from irperf.roles import LINEAR_ROLES, Role
 from irperf.types import TensorType
 
 Pattern = Literal["fractured", "all-reduce"]
 PATTERNS: tuple[str, ...] = ("fractured", "all-reduce")
 
-COLUMN: frozenset[Role] = frozenset(
-    {
-        Role.Q,
-        Role.K,
-        Role.V,
-        Role.FF1,
-        Role.FF3,
-        Role.FC1,
-        Role.CROSS_Q,
-        Role.CROSS_KV,
-        Role.PROJECTOR,
-        Role.LM_HEAD,
-    }
-)
-"""Roles whose weight is split on its output columns."""
 ROW: frozenset[Role] = frozenset({Role.O, Role.FF2, Role.FC2, Role.CROSS_O})
 """Roles whose weight is split on its input rows (the product is a partial sum)."""
+COLUMN: frozenset[Role] = LINEAR_ROLES - ROW
+"""Roles whose weight is split on its output columns: every other linear layer."""
 GATHERED: frozenset[Role] = frozenset({Role.PROJECTOR, Role.LM_HEAD})
 """Column-parallel roles whose result is all-gathered (the next consumer needs all of it)."""
 SPLIT_ON_HEADS: frozenset[Role] = frozenset({Role.KV_CACHE})

@@ -118,3 +118,44 @@ def test_seed_target_is_unsplit(capsys: Any) -> None:
     out = _json(capsys, "analyze", B11, "--json")
     assert (out["tp"], out["pattern"], out["precision"]) == (1, None, None)
     assert out["latency_ms"]["link_ms"] == 0
+
+
+def test_prefill_and_decode_store_the_same_weights(capsys: Any) -> None:
+    # Decode keeps the cross-attention K/V projections resident without running them: they
+    # are stored in the policy's format all the same, so both phases hold the same bytes.
+    pre = _json(capsys, "place", B11, "--json")["chips"][0]["weights_bytes"]
+    dec = _json(capsys, "place", B11, "--phase", "decode", "--json")["chips"][0]["weights_bytes"]
+    assert pre == dec
+
+
+def test_unsplit_fit_is_one_chips_dram(capsys: Any) -> None:
+    out = _json(capsys, "place", B90, "--target", "t3000", "--tp", "off", "--json")
+    chip = out["chips"][0]
+    assert out["tp"] == 1 and chip["dram_capacity_bytes"] == CHIP_DRAM and not chip["fits"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--part", "vision", "--pattern", "all-reduce"], "always all-reduces"),
+        (["--ops", "--json"], "--ops means nothing with --json"),
+    ],
+)
+def test_flags_that_mean_nothing(capsys: Any, argv: list[str], message: str) -> None:
+    assert main(["place", B11, *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_run_prints_graph_level_records(capsys: Any) -> None:
+    assert main(["run", B11, "--part", "vision", "--passes", "flops,bytes,params,memory"]) == 0
+    assert "MemoryFootprint: {'weights_bytes':" in capsys.readouterr().out
+    out = _json(capsys, "run", B11, "--part", "vision", "--passes", "memory", "--json")
+    assert out["graph_records"]["MemoryFootprint"]["weights_bytes"] > 0
+
+
+def test_a_split_graph_on_a_target_with_fewer_chips(capsys: Any) -> None:
+    passes = "tensor-parallel{chips=8},flops,bytes,roofline{target=n300}"
+    assert main(["run", B11, "--part", "vision", "--passes", passes]) == 2
+    err = capsys.readouterr().err
+    assert "split over 8 chips; target 'n300' has 2 chips" in err
+    assert "pass 'roofline' failed" in err and "pass 'roofline': " not in err  # said once

@@ -179,8 +179,9 @@ def run(args: argparse.Namespace) -> int:
         each = " per chip" if m.get("per_chip") else ""
         print(f"\nmemory{each}: weights {weights}, KV cache {cache}, activation peak {act}")
         if not m["fits"]:
+            where = f"per chip of {report['target']}" if each else f"on {report['target']}"
             print(
-                f"warning: {_sizes(m['total_bytes'])} does not fit the "
-                f"{_sizes(m['device_bytes'])} of DRAM on {report['target']}"
+                f"warning: {_sizes(m['total_bytes'])}{each} does not fit the "
+                f"{_sizes(m['device_bytes'])} of DRAM {where}"
             )
     return 0

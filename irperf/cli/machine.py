@@ -60,8 +60,9 @@ def is_tenstorrent(target: Any) -> bool:
     return bool(target.kind == "tenstorrent")
 
 
-def machine_choice(args: argparse.Namespace, target: Any) -> tuple[int, str, str | None]:
-    """The chips, pattern and policy (None: the lowering's formats) a run uses."""
+def machine_choice(args: argparse.Namespace, target: Any) -> tuple[int, str | None, str | None]:
+    """The chips, pattern (None where no text layer is split) and policy (None: the lowering's
+    formats) a run uses."""
     tt = is_tenstorrent(target)
     chips = args.tp if args.tp is not None else (target.mesh[0] * target.mesh[1] if tt else 1)
     if chips > target.chips:
@@ -71,6 +72,11 @@ def machine_choice(args: argparse.Namespace, target: Any) -> tuple[int, str, str
         raise UsageError(f"--tp {chips}: {target.label} has no link between chips")
     if args.pattern is not None and chips == 1:
         raise UsageError("--pattern means nothing without tensor parallelism (--tp 1 or off)")
+    vision_only = str(getattr(args, "part", "")).lower() == "vision"
+    if args.pattern is not None and vision_only:
+        raise UsageError(
+            "--pattern means nothing for --part vision: the vision encoder always all-reduces"
+        )
     pattern = args.pattern or "fractured"
     given_weights = getattr(args, "weight_dtype", None) is not None
     if args.precision is not None and given_weights:
@@ -81,10 +87,11 @@ def machine_choice(args: argparse.Namespace, target: Any) -> tuple[int, str, str
     policy = args.precision
     if policy is None and tt and not given_weights:
         policy = DEFAULT_POLICY
-    return chips, pattern, policy
+    text = chips > 1 and not vision_only
+    return chips, (pattern if text else None), policy
 
 
-def machine_passes(chips: int, pattern: str, policy: str | None) -> list[Any]:
+def machine_passes(chips: int, pattern: str | None, policy: str | None) -> list[Any]:
     """The transforms that put the graph on the machine, for ``irperf.run``."""
     from irperf.api import _load_builtin_passes
     from irperf.pass_manager import build_pass, get_pass
@@ -92,7 +99,8 @@ def machine_passes(chips: int, pattern: str, policy: str | None) -> list[Any]:
     _load_builtin_passes()
     passes: list[Any] = []
     if chips > 1:
-        passes.append(build_pass(get_pass("tensor-parallel"), {"chips": chips, "pattern": pattern}))
+        options = {"chips": chips, "pattern": pattern or "fractured"}  # vision: no text split
+        passes.append(build_pass(get_pass("tensor-parallel"), options))
     if policy is not None:
         from passes.precision import load_policy
 

@@ -37,9 +37,19 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _check(args: argparse.Namespace) -> None:
+    from irperf.cli.common import refuse_unused
+
+    refuse_unused(
+        args, [("--ops", args.ops and args.json, "means nothing with --json (ops are in it)")]
+    )
+
+
 def placement(args: argparse.Namespace) -> dict[str, Any]:
     """Lower, put on the machine, count; the JSON-ready report."""
     from irperf.api import run as run_passes
+
+    _check(args)
     from targets import load_target
 
     target = load_target(args.target)
@@ -66,13 +76,16 @@ def report(
     params = graph.records(ParamCount)
     footprint = graph.graph_record(MemoryFootprint)
     ops: list[dict[str, Any]] = []
+    has_fidelities = any(c.fidelity != "none" for c in target.compute)
     for n in graph:
         if isinstance(n.op, Source):
             continue
         t, layout = n.type, n.type.layout
         weight = graph.node(n.operands[1]).type.dtype.name if isinstance(n.op, MatMul) else None
         fidelity = n.fidelity
-        if fidelity is None and flops[n.name].flops and target.kind == "tenstorrent":
+        if not has_fidelities:
+            fidelity = None  # a GPU's rates have no fidelity phases: a policy's means nothing
+        elif fidelity is None and flops[n.name].flops:
             fidelity = target.fidelity_for(compute_dtype(graph, n).name)
         entry: dict[str, Any] = {
             "name": n.name,
@@ -94,9 +107,7 @@ def report(
             # The whole tensor exchanged: an all-gather's result, a reduction's addend.
             entry["payload_bytes"] = max(graph.node(n.operands[0]).type.nbytes, t.nbytes)
         ops.append(entry)
-    capacity = (
-        target.dram_bytes_per_chip if chips > 1 else target.chips * target.dram_bytes_per_chip
-    )
+    capacity = target.dram_bytes_per_chip  # split or whole, each chip holds its own part
     needed = footprint.total_bytes
     chip = {
         "weights_bytes": sum(p.weight_bytes for p in params.values()),
@@ -138,10 +149,7 @@ def run(args: argparse.Namespace) -> int:
         f"precision={out['precision'] or 'lowering formats'}  convention={out['convention']}"
     )
     chip = out["chips"][0]
-    if out["tp"] > 1:
-        each = f"each of {out['tp']} chips"
-    else:
-        each = "one chip" if out["target_chips"] == 1 else f"{out['target_chips']} chips pooled"
+    each = f"each of {out['tp']} chips" if out["tp"] > 1 else "unsplit: the whole model on one chip"
     rows = [
         ["weights", _gb(chip["weights_bytes"]), fmt_int(chip["weights_bytes"])],
         ["KV cache", _gb(chip["kv_cache_bytes"]), fmt_int(chip["kv_cache_bytes"])],

@@ -71,9 +71,16 @@ def run(args: argparse.Namespace) -> int:
                 "nodes": len(graph),
                 "dropped": dropped,
                 "records": {k.__name__: _records_json(graph, k) for k in kinds},
+                "graph_records": {
+                    k.__name__: _jsonable(graph.graph_record(k)) for k in graph.graph_record_kinds()
+                },
             }
         else:
             totals = [(k.__name__, _total(graph, k)) for k in kinds]
+            totals += [
+                (k.__name__, str(_jsonable(graph.graph_record(k))))
+                for k in graph.graph_record_kinds()
+            ]
     if args.json:
         print_json(payload)
         return 0
@@ -81,9 +88,10 @@ def run(args: argparse.Namespace) -> int:
         f"{graph.name}: {len(graph):,} nodes; records: "
         + (", ".join(k.__name__ for k in kinds) or "none")
     )
+    whole = {k.__name__ for k in graph.graph_record_kinds()}
     for name, total in totals:
         if total is not None:
-            print(f"  {name} total: {total}")
+            print(f"  {name}{'' if name in whole else ' total'}: {total}")
     for name in dropped:
         print(
             f"note: the records of {name} were dropped: a later pass replaced the graph or what "

@@ -21,14 +21,21 @@ from attrs import field, frozen
 
 from irperf.dtypes import DType
 from irperf.errors import TypeInferenceError
-from irperf.layout import REPLICATED, TP_AXIS, Layout, partial, sharded
+from irperf.layout import MAX_CHIPS, MESH_AXES, REPLICATED, TP_AXIS, Layout, partial, sharded
 from irperf.ops.base import Op, OpFamily, normalize_axis
 from irperf.types import TensorType
 
 
 def _chips(inst: object, attribute: object, value: int) -> None:
-    if type(value) is not int or value < 2:
-        raise TypeInferenceError(f"a collective runs over 2 or more chips, got {value!r}")
+    if type(value) is not int or not 2 <= value <= MAX_CHIPS:
+        raise TypeInferenceError(
+            f"a collective runs over 2 to {MAX_CHIPS:,} chips, got {value!r:.40}"
+        )
+
+
+def _axis(inst: object, attribute: object, value: int) -> None:
+    if value not in MESH_AXES or type(value) is not int:
+        raise TypeInferenceError(f"a mesh axis is 0 (rows) or 1 (columns), got {value!r:.40}")
 
 
 @frozen(kw_only=True)
@@ -38,7 +45,7 @@ class Collective(Op):
     family: ClassVar[OpFamily] = OpFamily.COLLECTIVE
     changes_layout: ClassVar[bool] = True
     chips: int = field(validator=_chips)
-    axis: int = TP_AXIS
+    axis: int = field(default=TP_AXIS, validator=_axis)
 
     def describe(self) -> str:
         return f"{self.kind} x{self.chips}"

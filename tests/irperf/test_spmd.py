@@ -156,3 +156,16 @@ def test_fused_traffic_is_its_own_record_and_stales_the_roofline() -> None:
     after = sum(t.memory_s for t in again.records(RooflineTime).values())
     assert after < before  # the fused graph moves fewer bytes
     assert g.has_records(RooflineTime)  # the caller's graph is as it was
+
+
+def test_collective_and_layout_bounds() -> None:
+    from irperf.layout import Layout
+
+    with pytest.raises(TypeInferenceError, match="2 to 1,024 chips"):
+        AllReduce(chips=10**6)
+    with pytest.raises(TypeInferenceError, match="mesh axis"):
+        AllReduce(chips=2, axis=5)
+    with pytest.raises(TypeInferenceError, match="at most 1,024 chips"):
+        Layout("sharded", 0, 10**9)
+    # A layout on the other mesh axis says so, so a mismatch reads as one.
+    assert str(partial(2, axis=0)) == "partial(/2 axis 0)"

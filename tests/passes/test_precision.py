@@ -139,3 +139,14 @@ def test_the_pass_and_a_second_policy() -> None:
     assert g.meta["precision"] == "bf16"
     with pytest.raises(PassError, match="already has policy"):
         irperf.run(g, "precision{policy=tt-accuracy}")
+
+
+def test_policy_names_match_in_any_case(tmp_path: Path) -> None:
+    f = tmp_path / "upper.toml"
+    f.write_text('[DEFAULT]\nWEIGHT = "BF16"\n[FF1.Decode]\nWeight = "bfp4_b"\n')
+    g = apply_policy(irperf.lower(B11, phase="decode"), load_policy(f))
+    assert g.node("text.0.mlp.w1.weight").type.dtype == BFP4_B
+    twice = tmp_path / "twice.toml"
+    twice.write_text('[q]\nweight = "bf16"\n[Q]\nweight = "bfp8_b"\n')
+    with pytest.raises(PassError, match="twice"):
+        load_policy(twice)
