@@ -50,6 +50,15 @@ class Collective(Op):
     def describe(self) -> str:
         return f"{self.kind} x{self.chips}"
 
+    def divided(self, x: TensorType, dim: int) -> TensorType:
+        """``x`` with dimension ``dim`` cut in one part per chip."""
+        d = normalize_axis(self, dim, x.rank)
+        if x.shape[d] % self.chips:
+            raise self.fail(f"{self.chips} chips do not divide dimension {d} of {x}")
+        shape = list(x.shape)
+        shape[d] //= self.chips
+        return x.with_shape(tuple(shape))
+
     def expect(self, x: TensorType, layout: Layout) -> None:
         if x.layout != layout:
             raise self.fail(f"needs a {layout} operand, got {x}")
@@ -79,13 +88,8 @@ class ReduceScatter(Collective):
 
     def _infer(self, inputs: Sequence[TensorType]) -> TensorType:
         x = inputs[0]
-        dim = normalize_axis(self, self.dim, x.rank)
         self.expect(x, partial(self.chips, self.axis))
-        if x.shape[dim] % self.chips:
-            raise self.fail(f"{self.chips} chips do not divide dimension {dim} of {x}")
-        shape = list(x.shape)
-        shape[dim] //= self.chips
-        return x.with_shape(tuple(shape))
+        return self.divided(x, self.dim)
 
     def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
         return sharded(normalize_axis(self, self.dim, out.rank), self.chips, self.axis)
@@ -113,13 +117,8 @@ class MeshSplit(Collective):
 
     def _infer(self, inputs: Sequence[TensorType]) -> TensorType:
         x = inputs[0]
-        dim = normalize_axis(self, self.dim, x.rank)
         self.expect(x, REPLICATED)
-        if x.shape[dim] % self.chips:
-            raise self.fail(f"{self.chips} chips do not divide dimension {dim} of {x}")
-        shape = list(x.shape)
-        shape[dim] //= self.chips
-        return x.with_shape(tuple(shape))
+        return self.divided(x, self.dim)
 
     def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
         return sharded(normalize_axis(self, self.dim, out.rank), self.chips, self.axis)

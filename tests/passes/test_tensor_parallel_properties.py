@@ -34,6 +34,7 @@ from passes.flops import count_flops
 from passes.params import count_params
 from passes.tensor_parallel import tensor_parallel
 from tests.robustness.outcome import LONG
+from tests.robustness.test_models import requests as model_requests
 
 EXAMPLES = 2000 if LONG else 150
 """Examples per property: a modest fixed number in CI; ``IRPERF_ROBUSTNESS=long`` (as for
@@ -133,26 +134,10 @@ def text_configs(
     )
 
 
-@st.composite
-def requests(draw: st.DrawFn, cfg: ModelConfig) -> dict[str, Any]:
-    """A request as ``tests/robustness/test_models.py`` draws one (the same options and
-    ranges), the whole model first: its simplest example runs the encoder and the decoder."""
-    part = draw(st.sampled_from(["full", "text", "vision"]))
-    r: dict[str, Any] = {"part": part, "batch": draw(st.integers(1, 3))}
-    if part == "vision":
-        r["images"] = draw(st.integers(1, 2))
-        return r
-    r["phase"] = draw(st.sampled_from(["prefill", "decode"]))
-    r["image"] = draw(st.sampled_from([True, False]))
-    reads_image = cfg.text.num_cross_layers > 0 or (part == "full" and r["phase"] == "prefill")
-    if r["image"] and reads_image:  # images mean nothing to a decoder without cross layers
-        r["images"] = draw(st.integers(1, 2))
-    if r["phase"] == "prefill":
-        r["seq_len"] = draw(st.integers(1, 16))
-        r["logits"] = draw(st.sampled_from(["last", "all"]))
-    else:
-        r["context"] = draw(st.integers(1, 16))
-    return r
+def requests(cfg: ModelConfig) -> st.SearchStrategy[dict[str, Any]]:
+    """A request as ``tests/robustness/test_models.py`` draws one, the whole model first: its
+    simplest example runs the encoder and the decoder."""
+    return model_requests(cfg, ("full", "text", "vision"))
 
 
 @st.composite
