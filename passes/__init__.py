@@ -17,6 +17,7 @@ from passes.params import ParamCount, ParamsPass
 from passes.precision import PrecisionPass, load_policy
 from passes.roofline import RooflinePass, RooflineTime
 from passes.tensor_parallel import TensorParallelPass, tensor_parallel
+from passes.tiles import TilesPass, TileWork
 
 __all__ = [
     "BytesByKind",
@@ -38,6 +39,8 @@ __all__ = [
     "RooflinePass",
     "RooflineTime",
     "TensorParallelPass",
+    "TileWork",
+    "TilesPass",
     "Traffic",
     "load_policy",
     "memory_footprint",

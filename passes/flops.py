@@ -42,8 +42,6 @@ from irperf.rules import RuleContext, RuleTable
 from irperf.types import TensorType
 from passes.conventions import CONVENTIONS, Convention, counts
 
-FMA_FLOPS = 2
-"""A multiply-add counts as two FLOPs (PyTorch FlopCounterMode, XLA, the seed post)."""
 SOFTMAX_FLOPS_PER_ELEMENT = 4  # running max, subtract, sum, divide; exp is a transcendental
 LAYERNORM_FLOPS_PER_ELEMENT = 7  # mean, centre, square, sum, normalise, scale, shift
 RMSNORM_FLOPS_PER_ELEMENT = 4  # square, sum, normalise, scale
@@ -97,25 +95,17 @@ def _all_reduce(ctx: RuleContext) -> FlopCount:
     return FlopCount(flops=(op.chips - 1) * chunk)
 
 
-@RULES.rule(MatMul)
-def _matmul(ctx: RuleContext) -> FlopCount:
-    ins, out = ctx.inputs, ctx.output
-    return FlopCount(flops=FMA_FLOPS * out.numel * ins[0].shape[-1])
-
-
-@RULES.rule(Conv2d)
-def _conv(ctx: RuleContext) -> FlopCount:
-    ins, out = ctx.inputs, ctx.output
-    _, c, kh, kw = ins[1].shape
-    return FlopCount(flops=FMA_FLOPS * out.numel * c * kh * kw)
+@RULES.rule(MatMul, Conv2d, AttentionScores, AttentionValues)
+def _contractions(ctx: RuleContext) -> FlopCount:
+    """A multiply-add per M x K x N of each product the op contracts (``Op.contractions``)."""
+    return FlopCount(flops=sum(c.flops for c in ctx.op.contractions(ctx.inputs, ctx.output)))
 
 
 def attention_matmul_flops(op: SDPA, ins: Sequence[TensorType]) -> tuple[int, int]:
     """FLOPs of ``q @ k^T`` and of ``scores @ v``, dense (causal masking is not subtracted)."""
     q, k = ins[0], ins[1]
-    batch, sq = q.shape[0], q.shape[1]
-    per = FMA_FLOPS * batch * op.heads * sq * op.keys_attended(k) * op.head_dim
-    return per, per
+    qk, sv = op.products(q.shape[1], op.keys_attended(k), q.shape[0])
+    return qk.flops, sv.flops
 
 
 def attention_scores(op: SDPA, ins: Sequence[TensorType]) -> int:
@@ -133,20 +123,6 @@ def _sdpa(ctx: RuleContext) -> FlopCount:
     per_score = ATTENTION_SCALE_FLOPS + SOFTMAX_FLOPS_PER_ELEMENT
     per_score += CAUSAL_MASK_FLOPS if op.causal else 0
     return FlopCount(flops=qk + sv + per_score * scores, transcendentals=scores)
-
-
-@RULES.rule(AttentionScores)
-def _attention_scores(ctx: RuleContext) -> FlopCount:
-    op, out = ctx.op, ctx.output
-    assert isinstance(op, AttentionScores)
-    return FlopCount(flops=FMA_FLOPS * out.numel * op.head_dim)  # one q.k dot per score
-
-
-@RULES.rule(AttentionValues)
-def _attention_values(ctx: RuleContext) -> FlopCount:
-    op, ins = ctx.op, ctx.inputs
-    assert isinstance(op, AttentionValues)
-    return FlopCount(flops=FMA_FLOPS * ins[0].numel * op.head_dim)  # each score weighs a v row
 
 
 def matmul_part(op: Op, ins: Sequence[TensorType], full: FlopCount) -> FlopCount:

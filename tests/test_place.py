@@ -159,3 +159,14 @@ def test_a_split_graph_on_a_target_with_fewer_chips(capsys: Any) -> None:
     err = capsys.readouterr().err
     assert "split over 8 chips; target 'n300' has 2 chips" in err
     assert "pass 'roofline' failed" in err and "pass 'roofline': " not in err  # said once
+
+
+def test_place_shows_tiles_on_the_grid(capsys: Any) -> None:
+    out = _json(capsys, "place", B11, "--phase", "decode", "--json")
+    wq = next(op for op in out["ops"] if op["name"] == "text.0.attn.wq")
+    # One decode row pads to a 32-row tile; per chip N = 4096 / 2 columns: 64 tiles on 1 x 8.
+    assert wq["padded_mkn"] == [32, 4096, 2048] and wq["grid"] == [1, 8]
+    assert wq["padded_flops"] == 2 * 32 * 4096 * 2048
+    assert wq["per_core_tiles"] == 2048 // 32 // 8 and wq["imbalance"] == 1.0
+    norm = next(op for op in out["ops"] if op["kind"] == "rmsnorm")
+    assert "grid" not in norm

@@ -48,6 +48,7 @@ def _check(args: argparse.Namespace) -> None:
 def placement(args: argparse.Namespace) -> dict[str, Any]:
     """Lower, put on the machine, count; the JSON-ready report."""
     from irperf.api import run as run_passes
+    from irperf.pass_manager import build_pass, get_pass
 
     _check(args)
     from targets import load_target
@@ -56,7 +57,9 @@ def placement(args: argparse.Namespace) -> dict[str, Any]:
     chips, pattern, policy = machine_choice(args, target)
     graph = lower_from_args(args)
     count = f"flops{{convention={args.convention}}},bytes{{convention={args.convention}}}"
-    graph = run_passes(graph, [*machine_passes(chips, pattern, policy), count, "params", "memory"])
+    tiles = build_pass(get_pass("tiles"), {"target": target})
+    passes = [*machine_passes(chips, pattern, policy), count, "params", "memory", tiles]
+    graph = run_passes(graph, passes)
     return report(graph, target, chips, pattern if chips > 1 else None, args.convention)
 
 
@@ -71,8 +74,10 @@ def report(
     from passes.memory import MemoryFootprint
     from passes.params import ParamCount
     from passes.roofline import compute_dtype
+    from passes.tiles import TileWork
 
     flops, traffic = graph.records(FlopCount), graph.records(Traffic)
+    work = graph.records(TileWork)
     params = graph.records(ParamCount)
     footprint = graph.graph_record(MemoryFootprint)
     ops: list[dict[str, Any]] = []
@@ -103,6 +108,14 @@ def report(
             "bytes_written": traffic[n.name].bytes_written,
             "link_bytes": traffic[n.name].link_bytes,
         }
+        tiled = work[n.name]
+        if tiled.padded_mkn is not None:  # a matmul-like op: its tiles on the core grid
+            assert tiled.grid is not None
+            entry["grid"] = list(tiled.grid)
+            entry["padded_mkn"] = list(tiled.padded_mkn)
+            entry["padded_flops"] = tiled.padded_flops
+            entry["per_core_tiles"] = tiled.per_core_tiles
+            entry["imbalance"] = tiled.imbalance
         if n.role is Role.COLLECTIVE:
             # The whole tensor exchanged: an all-gather's result, a reduction's addend.
             entry["payload_bytes"] = max(graph.node(n.operands[0]).type.nbytes, t.nbytes)

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from attrs import frozen
 
+from irperf.contraction import Contraction
 from irperf.layout import Layout, sharded
 from irperf.ops.base import Op, OpFamily
 from irperf.types import TensorType
@@ -58,6 +59,11 @@ class Attention(Op):
             )
         return parts.pop()
 
+    def products(self, q_rows: int, keys: int, batch: int) -> tuple[Contraction, Contraction]:
+        """``q @ k^T`` and ``p @ v`` per (batch, head)."""
+        hd, bh = self.head_dim, batch * self.heads
+        return Contraction(bh, q_rows, hd, keys), Contraction(bh, q_rows, keys, hd)
+
     def heads_label(self) -> str:
         gqa = f"/{self.kv_heads}kv" if self.kv_heads != self.heads else ""
         return f"{self.heads}h{gqa}x{self.head_dim}"
@@ -88,6 +94,12 @@ class SDPA(Attention):
     def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
         return sharded(2, self.split_heads(inputs, (2, 2, 2)), inputs[0].layout.axis)
 
+    def contractions(
+        self, inputs: Sequence[TensorType], out: TensorType
+    ) -> tuple[Contraction, ...]:
+        q, k = inputs[0], inputs[1]
+        return self.products(q.shape[1], self.keys_attended(k), q.shape[0])
+
     def describe(self) -> str:
         return f"sdpa {self.heads_label()}{' causal' if self.causal else ''}"
 
@@ -117,6 +129,12 @@ class AttentionScores(Attention):
     def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
         return sharded(1, self.split_heads(inputs, (2, 2)), inputs[0].layout.axis)
 
+    def contractions(
+        self, inputs: Sequence[TensorType], out: TensorType
+    ) -> tuple[Contraction, ...]:
+        q, k = inputs
+        return self.products(q.shape[1], self.keys_attended(k), q.shape[0])[:1]
+
     def describe(self) -> str:
         return f"q@k^T {self.heads_label()}"
 
@@ -143,6 +161,12 @@ class AttentionValues(Attention):
 
     def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
         return sharded(2, self.split_heads(inputs, (1, 2)), inputs[0].layout.axis)
+
+    def contractions(
+        self, inputs: Sequence[TensorType], out: TensorType
+    ) -> tuple[Contraction, ...]:
+        p, v = inputs
+        return self.products(p.shape[2], self.keys_attended(v), p.shape[0])[1:]
 
     def describe(self) -> str:
         return f"p@v {self.heads_label()}"

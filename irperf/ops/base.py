@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from attrs import frozen
 
+from irperf.contraction import Contraction
 from irperf.errors import TypeInferenceError
 from irperf.layout import REPLICATED, Layout
 from irperf.ops import spmd
@@ -71,6 +72,12 @@ class Op:
 
     def _infer(self, inputs: Sequence[TensorType]) -> TensorType:
         raise NotImplementedError(f"{type(self).__name__} does not implement _infer")
+
+    def contractions(
+        self, inputs: Sequence[TensorType], out: TensorType
+    ) -> tuple[Contraction, ...]:
+        """The matrix products the op runs (``irperf.contraction``); none for most ops."""
+        return ()
 
     def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
         """The result's layout when some operand is split or partial (``irperf.ops.spmd``).

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from attrs import field, frozen
 
+from irperf.contraction import Contraction
 from irperf.dtypes import DType
 from irperf.errors import TypeInferenceError
 from irperf.layout import Layout
@@ -41,6 +42,15 @@ class MatMul(Op):
     def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
         return spmd.matmul(self, inputs[0], inputs[1], out)
 
+    def contractions(
+        self, inputs: Sequence[TensorType], out: TensorType
+    ) -> tuple[Contraction, ...]:
+        a, b = inputs
+        if b.rank == 2:  # a linear layer: every activation row against one weight
+            return (Contraction(1, a.numel // a.shape[-1], a.shape[-1], b.shape[-1]),)
+        batch = out.numel // (out.shape[-2] * out.shape[-1])
+        return (Contraction(batch, a.shape[-2], a.shape[-1], b.shape[-1]),)
+
 
 def _positive(_: object, attribute: object, value: int) -> None:
     if value <= 0:
@@ -73,6 +83,13 @@ class Conv2d(Op):
 
     def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
         return spmd.whole_operands(self, inputs, out)
+
+    def contractions(
+        self, inputs: Sequence[TensorType], out: TensorType
+    ) -> tuple[Contraction, ...]:
+        n, o, oh, ow = out.shape
+        _, c, kh, kw = inputs[1].shape
+        return (Contraction(1, n * oh * ow, c * kh * kw, o),)  # im2col
 
     def describe(self) -> str:
         return f"conv2d/s{self.stride}"

@@ -1,0 +1,101 @@
+"""The ``tiles`` pass: each matmul-like op's work in 32x32 tiles on a chip's core grid.
+
+Per node with contractions (``irperf.contraction``): the padded M, K and N of its largest
+product, its padded FLOPs (every product padded; the ``flops`` record keeps the logical count,
+so the seed's and HF's numbers never move), the core grid it runs on, the output tiles of the
+slowest core and the imbalance (the slowest core's tiles over the mean). Grids:
+
+- a single product (a linear layer, a convolution): 2D multicast, M over the grid's rows and N
+  over its columns, each no larger than the work (``min(rows, Mt) x min(cols, Nt)``); the slowest
+  core holds ``ceil(Mt / grid_y) x ceil(Nt / grid_x)`` output tiles;
+- batched products (attention's, per batch and head): the ``batch x Mt`` row blocks spread over
+  the grid's cores, each block its whole N; the slowest core holds ``ceil(batch x Mt / cores)``
+  blocks of ``Nt`` tiles.
+
+The grid is the target's compute grid (Wormhole: 8x8) unless the work is smaller; placement
+policies will choose per op class and phase. DRAM-sharded decode matmuls (width-sharded) are the
+placement's, not this default's.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from attrs import field, frozen
+
+from irperf.contraction import Contraction
+from irperf.graph import Graph
+from irperf.pass_manager import AnalysisPass, register_pass
+from targets import Target
+from targets.loader import load_target
+
+
+@frozen(kw_only=True)
+class TileWork:
+    """A node's tiled work on one chip (zeros and None for nodes with no contraction)."""
+
+    padded_flops: int = 0
+    padded_mkn: tuple[int, int, int] | None = None
+    grid: tuple[int, int] | None = None
+    per_core_tiles: int = 0
+    imbalance: float = 1.0
+
+    def __add__(self, other: TileWork) -> TileWork:
+        """Sums the padded FLOPs (the only quantity that adds over nodes)."""
+        return TileWork(padded_flops=self.padded_flops + other.padded_flops)
+
+    @classmethod
+    def zero(cls) -> TileWork:
+        return cls()
+
+
+NO_WORK = TileWork()
+
+
+def on_grid(c: Contraction, grid: tuple[int, int]) -> tuple[tuple[int, int], int, float]:
+    """The grid ``c`` runs on, the slowest core's output tiles, and the imbalance."""
+    mt, _, nt = c.tiles
+    rows, cols = grid
+    if c.batch == 1:
+        gy, gx = min(rows, mt), min(cols, nt)
+        slowest = -(-mt // gy) * -(-nt // gx)
+        return (gy, gx), slowest, slowest * gy * gx / (mt * nt)
+    blocks = c.batch * mt
+    used = min(rows * cols, blocks)
+    slowest = -(-blocks // used) * nt
+    shape = (-(-used // cols), min(cols, used))
+    return shape, slowest, slowest * used / (blocks * nt)
+
+
+def tile_work(graph: Graph, target: Target) -> dict[str, TileWork]:
+    grid = target.grid
+    out: dict[str, TileWork] = {}
+    for node in graph:
+        products = node.op.contractions(graph.operand_types(node), node.type)
+        if not products:
+            out[node.name] = NO_WORK
+            continue
+        main = max(products, key=lambda c: c.padded_flops)
+        shape, slowest, imbalance = on_grid(main, grid)
+        out[node.name] = TileWork(
+            padded_flops=sum(c.padded_flops for c in products),
+            padded_mkn=main.padded_mkn,
+            grid=shape,
+            per_core_tiles=slowest,
+            imbalance=imbalance,
+        )
+    return out
+
+
+@register_pass
+@frozen(kw_only=True)
+class TilesPass(AnalysisPass):
+    """Padded M, K, N, padded FLOPs, core grid and per-core tiles of every matmul-like op."""
+
+    name: ClassVar[str] = "tiles"
+    summary: ClassVar[str] = "32x32 tiles, padded FLOPs and core grids of matmul-like ops"
+    record_type: ClassVar[type] = TileWork
+    target: Target = field(factory=lambda: load_target("n300"), converter=load_target)
+
+    def analyze(self, graph: Graph) -> dict[str, TileWork]:
+        return tile_work(graph, self.target)
