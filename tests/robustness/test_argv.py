@@ -11,7 +11,18 @@ from hypothesis import strategies as st
 from tests.robustness.outcome import check_cli, robust
 
 CONFIG = str(Path(__file__).parents[1] / "data" / "configs" / "llama-3.2-11b-vision.params.json")
-COMMANDS = ["models", "targets", "lower", "analyze", "fusion", "report", "run", "passes", "nope"]
+COMMANDS = [
+    "models",
+    "targets",
+    "lower",
+    "analyze",
+    "place",
+    "fusion",
+    "report",
+    "run",
+    "passes",
+    "nope",
+]
 MODELS = ["llama-3.2-11b-vision", "LLAMA-3.2-90B-VISION", CONFIG, "", "seed", "/"]
 FLAGS = {
     "--part": ["vision", "text", "full", "VISION", "both", ""],
@@ -38,12 +49,26 @@ FLAGS = {
     "--log": [],
     "--top": ["1", "0", "5"],
     "--capacity-bytes": ["0", "1000000", "-1"],
-    "--passes": ["flops", "flops,bytes,roofline{target=n300}", "fuse{strategy=qkv+norm}", "{"],
+    "--passes": [
+        "flops",
+        "flops,bytes,roofline{target=n300}",
+        "fuse{strategy=qkv+norm}",
+        "{",
+        "tensor-parallel{chips=2},precision{policy=tt-performance},flops,bytes,tiles",
+        "tensor-parallel{chips=3},flops",
+        "tensor-parallel{chips=8},flops,bytes,roofline{target=n300}",
+        "precision{policy=nope}",
+    ],
     "--collapse-repeats": [],
     "--show-weights": [],
     "--annotate": [],
     "--dot": ["/dev/null", "/nonexistent/x.dot"],
     "--load": ["/nonexistent.py", "json", "no_such_module"],
+    "--tp": ["2", "8", "off", "OFF", "0", "1", "3", "9" * 30, "two", " 2"],
+    "--pattern": ["fractured", "all-reduce", "ALL-REDUCE", "ring"],
+    "--precision": ["tt-accuracy", "TT-PERFORMANCE", "bf16", "fast", "", "x.toml", CONFIG],
+    "--color": ["family", "role", "chip", "CHIP", "home"],
+    "--ops": [],
     "--version": [],
     "--help": [],
 }

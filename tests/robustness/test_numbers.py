@@ -49,6 +49,8 @@ REQUESTS = [
     (DECODE, "--batch"),
     (PREFILL, "--seq-len"),
     (PREFILL, "--images"),
+    ([*VISION, "--target", "n300"], "--tp"),
+    ([*DECODE, "--target", "t3000"], "--tp"),
 ]
 
 
