@@ -24,7 +24,6 @@ norm (``text.0.attn_norm.all_gather``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar, Literal
 
 import attrs
@@ -242,12 +241,3 @@ class TensorParallelPass(Pass):
         if self.chips == 1:
             return PassResult(graph, modified=False)
         return PassResult(tensor_parallel(graph, self.chips, self.pattern), modified=True)
-
-
-def collectives(graph: Graph) -> Mapping[str, int]:
-    """How many of each collective kind the graph holds (for reports and tests)."""
-    counts: dict[str, int] = {}
-    for n in graph:
-        if n.role is Role.COLLECTIVE:
-            counts[n.op.kind] = counts.get(n.op.kind, 0) + 1
-    return counts

@@ -106,6 +106,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--part",
         default="full",
+        type=str.lower,
         help="full (vision encoder, projector and text decoder; default), text (the decoder "
         "alone; the projected vision tokens are an input) or vision (encoder and projector)",
     )

@@ -72,7 +72,7 @@ def machine_choice(args: argparse.Namespace, target: Any) -> tuple[int, str | No
         raise UsageError(f"--tp {chips}: {target.label} has no link between chips")
     if args.pattern is not None and chips == 1:
         raise UsageError("--pattern means nothing without tensor parallelism (--tp 1 or off)")
-    vision_only = str(getattr(args, "part", "")).lower() == "vision"
+    vision_only = getattr(args, "part", None) == "vision"  # --part is lower-cased as parsed
     if args.pattern is not None and vision_only:
         raise UsageError(
             "--pattern means nothing for --part vision: the vision encoder always all-reduces"

@@ -137,7 +137,6 @@ def report(
         "part": graph.meta.get("part"),
         "phase": graph.meta.get("phase"),
         "target": target.name,
-        "target_chips": target.chips,
         "tp": chips,
         "pattern": pattern,
         "precision": graph.meta.get("precision"),

@@ -49,7 +49,7 @@ def test_the_global_parameter_count_is_unchanged(chips: int) -> None:
     assert sum(p.params for p in count_params(tp).values()) == 10_670_220_835
 
 
-def _work(graph: Graph) -> int:
+def distinct_matmul_flops(graph: Graph) -> int:
     """Matmul-only FLOPs of the distinct work: a split op's per-chip count times its chips, a
     replicated op's once (every chip computes the same: the patch convolution, which tt-metal
     replicates)."""
@@ -70,7 +70,7 @@ def test_flops_summed_over_chips_equal_the_unsplit_graphs(
     g = irperf.lower(model, phase=phase)
     tp = tensor_parallel(g, chips)
     unsplit = sum(f.flops for f in count_flops(g, "matmul-only").values())
-    assert _work(tp) == unsplit
+    assert distinct_matmul_flops(tp) == unsplit
     # Only the patch convolution is replicated work (prefill only), so the per-chip sum adds
     # (chips - 1) copies of its 2 * outputs * 3 * 14 * 14 FLOPs.
     per_chip = sum(f.flops for f in count_flops(tp, "matmul-only").values()) * chips

@@ -33,6 +33,7 @@ from passes.bytes import count_bytes
 from passes.flops import count_flops
 from passes.params import count_params
 from passes.tensor_parallel import tensor_parallel
+from tests.passes.test_tensor_parallel import distinct_matmul_flops
 from tests.robustness.outcome import LONG
 from tests.robustness.test_models import requests as model_requests
 
@@ -180,17 +181,6 @@ def vision_layers(cfg: ModelConfig) -> list[str]:
 
 def collective_kinds(graph: Graph, scope: str) -> list[str]:
     return sorted(n.op.kind for n in graph.scope(scope) if n.role is Role.COLLECTIVE)
-
-
-def distinct_matmul_flops(graph: Graph) -> int:
-    """Matmul-only FLOPs of distinct work: a split or partial op's per-chip count once per chip,
-    a replicated op's once (every chip computes the same)."""
-    flops = count_flops(graph, "matmul-only")
-    total = 0
-    for n in graph:
-        layout = n.type.layout
-        total += flops[n.name].flops * (1 if layout.replicated else layout.parts)
-    return total
 
 
 def ring_link_bytes(graph: Graph, name: str, chips: int) -> int:
