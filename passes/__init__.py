@@ -14,6 +14,7 @@ from passes.fusion import (
 from passes.fusion_rules import FusionRule, register_strategy
 from passes.memory import MemoryFootprint, MemoryPass, MemoryUse, memory_footprint
 from passes.params import ParamCount, ParamsPass
+from passes.placement import Home, Placement, PlacePass
 from passes.precision import PrecisionPass, load_policy
 from passes.roofline import RooflinePass, RooflineTime
 from passes.tensor_parallel import TensorParallelPass, tensor_parallel
@@ -30,11 +31,14 @@ __all__ = [
     "FusedBytesPass",
     "FusionGroup",
     "FusionRule",
+    "Home",
     "MemoryFootprint",
     "MemoryPass",
     "MemoryUse",
     "ParamCount",
     "ParamsPass",
+    "PlacePass",
+    "Placement",
     "PrecisionPass",
     "RooflinePass",
     "RooflineTime",

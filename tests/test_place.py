@@ -170,3 +170,19 @@ def test_place_shows_tiles_on_the_grid(capsys: Any) -> None:
     assert wq["per_core_tiles"] == 2048 // 32 // 8 and wq["imbalance"] == 1.0
     norm = next(op for op in out["ops"] if op["kind"] == "rmsnorm")
     assert "grid" not in norm
+
+
+def test_dram_strategy_homes_every_tensor_in_dram(capsys: Any) -> None:
+    from irperf.cli.place import STRATEGIES as FLAG_CHOICES
+    from passes.placement import STRATEGIES
+
+    assert FLAG_CHOICES == STRATEGIES  # the flag's choices are the pass's
+    out = _json(capsys, "place", B11, "--phase", "decode", "--strategy", "DRAM", "--json")
+    assert out["strategy"] == "dram"
+    for op in out["ops"]:
+        assert op["output_home"] == "dram_interleaved"
+        assert op["input_homes"] == ["dram_interleaved"] * len(op["input_homes"])
+    wq = next(op for op in out["ops"] if op["name"] == "text.0.attn.wq")
+    assert len(wq["input_homes"]) == 2  # the activation and the weight
+    assert main(["place", B11, "--strategy", "l1-greedy"]) == 2
+    assert "invalid choice" in capsys.readouterr().err

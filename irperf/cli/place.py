@@ -5,8 +5,10 @@ fidelity; per collective its payload and link bytes; per chip its totals and whe
 ``chips`` (one entry per chip: ``chip``, ``weights_bytes``, ``kv_cache_bytes``, ``dram_bytes``,
 ``link_bytes``, ``flops``, ``dram_capacity_bytes``, ``fits``) and ``ops`` (``name``, ``kind``,
 ``role``, ``chips``, ``shape`` (per chip), ``global_shape``, ``dtype``, ``weight_dtype``,
-``fidelity``, ``flops`` (per chip), ``bytes_read``, ``bytes_written``, ``link_bytes``; a
-collective adds ``payload_bytes``, the whole logical tensor it exchanges).
+``fidelity``, ``flops`` (per chip), ``bytes_read``, ``bytes_written``, ``link_bytes``,
+``input_homes``, ``output_home``; a collective adds ``payload_bytes``, the whole logical tensor
+it exchanges; a matmul-like op its tiles: ``grid``, ``padded_mkn``, ``padded_flops``,
+``per_core_tiles``, ``imbalance``), and ``strategy`` (the memory homes' strategy).
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from irperf.cli.common import (
 from irperf.cli.machine import add_machine_args, machine_choice, machine_passes
 from irperf.units import GB
 
+STRATEGIES = ("dram",)
+"""``--strategy`` choices (``passes.placement.STRATEGIES``, not imported here: the parser is
+built before any pass module loads; a test keeps the two equal)."""
+
 
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser("place", help="put a model on a target: splits, formats, per-chip totals")
@@ -32,6 +38,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--target", default="n300", help="target name or .toml file (default n300)")
     add_convention_arg(p, "matmul-only")
     add_machine_args(p)
+    p.add_argument(
+        "--strategy",
+        type=str.lower,
+        choices=STRATEGIES,
+        default="dram",
+        help="memory homes: dram (every tensor in DRAM, interleaved; default)",
+    )
     p.add_argument("--ops", action="store_true", help="list every op (a long table)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
@@ -58,13 +71,19 @@ def placement(args: argparse.Namespace) -> dict[str, Any]:
     graph = lower_from_args(args)
     count = f"flops{{convention={args.convention}}},bytes{{convention={args.convention}}}"
     tiles = build_pass(get_pass("tiles"), {"target": target})
-    passes = [*machine_passes(chips, pattern, policy), count, "params", "memory", tiles]
+    homes = build_pass(get_pass("place"), {"strategy": args.strategy})
+    passes = [*machine_passes(chips, pattern, policy), count, "params", "memory", tiles, homes]
     graph = run_passes(graph, passes)
-    return report(graph, target, chips, pattern if chips > 1 else None, args.convention)
+    return report(graph, target, chips, pattern, args.convention, args.strategy)
 
 
 def report(
-    graph: Any, target: Any, chips: int, pattern: str | None, convention: str
+    graph: Any,
+    target: Any,
+    chips: int,
+    pattern: str | None,
+    convention: str,
+    strategy: str,
 ) -> dict[str, Any]:
     """The ``place --json`` object of a counted graph (flops, bytes, params, memory ran)."""
     from irperf.ops import MatMul, Source
@@ -73,11 +92,12 @@ def report(
     from passes.flops import FlopCount
     from passes.memory import MemoryFootprint
     from passes.params import ParamCount
+    from passes.placement import Placement
     from passes.roofline import compute_dtype
     from passes.tiles import TileWork
 
     flops, traffic = graph.records(FlopCount), graph.records(Traffic)
-    work = graph.records(TileWork)
+    work, homes = graph.records(TileWork), graph.records(Placement)
     params = graph.records(ParamCount)
     footprint = graph.graph_record(MemoryFootprint)
     ops: list[dict[str, Any]] = []
@@ -107,6 +127,8 @@ def report(
             "bytes_read": traffic[n.name].bytes_read,
             "bytes_written": traffic[n.name].bytes_written,
             "link_bytes": traffic[n.name].link_bytes,
+            "input_homes": [h.value for h in homes[n.name].input_homes],
+            "output_home": homes[n.name].output_home.value,
         }
         tiled = work[n.name]
         if tiled.padded_mkn is not None:  # a matmul-like op: its tiles on the core grid
@@ -139,6 +161,7 @@ def report(
         "target": target.name,
         "tp": chips,
         "pattern": pattern,
+        "strategy": strategy,
         "precision": graph.meta.get("precision"),
         "convention": convention,
         "chips": [{"chip": i, **chip} for i in range(chips)],
