@@ -57,9 +57,12 @@ class Traffic:
     bytes_read: int = 0
     bytes_written: int = 0
     link_bytes: int = 0
+    noc_bytes: int = 0
+    """Bytes moved between a core and another core's L1 (an L1-resident operand or result, once
+    a placement put it there): on-chip traffic, never DRAM."""
 
-    def _key(self) -> tuple[int, int, int]:
-        return (self.bytes_read, self.bytes_written, self.link_bytes)
+    def _key(self) -> tuple[int, int, int, int]:
+        return (self.bytes_read, self.bytes_written, self.link_bytes, self.noc_bytes)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Traffic) and self._key() == other._key()
@@ -77,6 +80,7 @@ class Traffic:
             bytes_read=self.bytes_read + other.bytes_read,
             bytes_written=self.bytes_written + other.bytes_written,
             link_bytes=self.link_bytes + other.link_bytes,
+            noc_bytes=self.noc_bytes + other.noc_bytes,
         )
 
     @classmethod
@@ -90,10 +94,18 @@ class FusedTraffic(Traffic):
     pass): a record type of its own, so it never replaces the unfused counts."""
 
 
+@frozen(kw_only=True, eq=False)
+class PlacedTraffic(Traffic):
+    """``Traffic`` under a placement (the ``placed-bytes`` pass, ``passes/placement.py``): DRAM
+    bytes only for operands and results whose home is DRAM, NoC bytes for the L1 ones."""
+
+
 def dram_traffic(graph: Graph) -> Mapping[str, Traffic]:
-    """The traffic a latency is computed from: fused where ``fused-bytes`` ran, else unfused."""
-    if graph.has_records(FusedTraffic):
-        return graph.records(FusedTraffic)
+    """The traffic a latency is computed from: placed where ``placed-bytes`` ran, else fused
+    where ``fused-bytes`` ran, else unfused."""
+    for kind in (PlacedTraffic, FusedTraffic):
+        if graph.has_records(kind):
+            return graph.records(kind)
     return graph.records(Traffic)
 
 

@@ -26,7 +26,7 @@ from irperf.dtypes import DType
 from irperf.errors import PassError, TargetError
 from irperf.graph import Graph, Node
 from irperf.pass_manager import AnalysisPass, register_pass
-from passes.bytes import FusedTraffic, Traffic, dram_traffic
+from passes.bytes import FusedTraffic, PlacedTraffic, Traffic, dram_traffic
 from passes.flops import FlopCount
 from targets import Target
 from targets.loader import default_target, load_target
@@ -177,7 +177,7 @@ class RooflinePass(AnalysisPass):
     requires: ClassVar[tuple[type, ...]] = (FlopCount,)  # and Traffic or FusedTraffic
 
     def reads(self, graph: Graph) -> tuple[type, ...]:
-        return (FlopCount, Traffic, FusedTraffic)  # fused traffic where fused-bytes ran
+        return (FlopCount, Traffic, FusedTraffic, PlacedTraffic)  # whichever dram_traffic reads
 
     target: Target = field(factory=default_target, converter=load_target)
     mfu: float = field(default=1.0, validator=_fraction)

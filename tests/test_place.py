@@ -184,5 +184,18 @@ def test_dram_strategy_homes_every_tensor_in_dram(capsys: Any) -> None:
         assert op["input_homes"] == ["dram_interleaved"] * len(op["input_homes"])
     wq = next(op for op in out["ops"] if op["name"] == "text.0.attn.wq")
     assert len(wq["input_homes"]) == 2  # the activation and the weight
-    assert main(["place", B11, "--strategy", "l1-greedy"]) == 2
+    assert main(["place", B11, "--strategy", "tt-metal"]) == 2  # not yet a strategy
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_l1_greedy_in_place(capsys: Any) -> None:
+    cap = 1_396_736  # n300: 1364 KiB usable per core
+    base = ["place", B11, "--convention", "full", "--json"]
+    dram = _json(capsys, *base)
+    l1 = _json(capsys, *base, "--strategy", "l1-greedy")
+    assert l1["strategy"] == "l1-greedy" and l1["l1_capacity_bytes_per_core"] == cap
+    chip, before = l1["chips"][0], dram["chips"][0]
+    assert chip["peak_l1_bytes_per_core"] <= cap and chip["noc_bytes"] > 0
+    assert before["noc_bytes"] == 0 and chip["dram_bytes"] < before["dram_bytes"]
+    assert all(op["l1_bytes_per_core"] <= cap for op in l1["ops"])
+    assert any(op["output_home"] == "l1_interleaved" for op in l1["ops"])

@@ -27,7 +27,7 @@ from irperf.cli.common import (
 from irperf.cli.machine import add_machine_args, machine_choice, machine_passes
 from irperf.units import GB
 
-STRATEGIES = ("dram",)
+STRATEGIES = ("dram", "l1-greedy")
 """``--strategy`` choices (``passes.placement.STRATEGIES``, not imported here: the parser is
 built before any pass module loads; a test keeps the two equal)."""
 
@@ -43,7 +43,8 @@ def add_parsers(sub: Any) -> None:
         type=str.lower,
         choices=STRATEGIES,
         default="dram",
-        help="memory homes: dram (every tensor in DRAM, interleaved; default)",
+        help="memory homes: dram (every tensor in DRAM, interleaved; default) or l1-greedy "
+        "(results kept in L1 while they fit, the farthest next use spilled)",
     )
     p.add_argument("--ops", action="store_true", help="list every op (a long table)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -71,8 +72,10 @@ def placement(args: argparse.Namespace) -> dict[str, Any]:
     graph = lower_from_args(args)
     count = f"flops{{convention={args.convention}}},bytes{{convention={args.convention}}}"
     tiles = build_pass(get_pass("tiles"), {"target": target})
-    homes = build_pass(get_pass("place"), {"strategy": args.strategy})
+    homes = build_pass(get_pass("place"), {"strategy": args.strategy, "target": target})
+    placed = f"placed-bytes{{convention={args.convention}}}"
     passes = [*machine_passes(chips, pattern, policy), count, "params", "memory", tiles, homes]
+    passes.append(placed)
     graph = run_passes(graph, passes)
     return report(graph, target, chips, pattern, args.convention, args.strategy)
 
@@ -88,16 +91,17 @@ def report(
     """The ``place --json`` object of a counted graph (flops, bytes, params, memory ran)."""
     from irperf.ops import MatMul, Source
     from irperf.roles import Role
-    from passes.bytes import Traffic
+    from passes.bytes import PlacedTraffic
     from passes.flops import FlopCount
     from passes.memory import MemoryFootprint
     from passes.params import ParamCount
-    from passes.placement import Placement
+    from passes.placement import Placement, PlacementSummary
     from passes.roofline import compute_dtype
     from passes.tiles import TileWork
 
-    flops, traffic = graph.records(FlopCount), graph.records(Traffic)
+    flops, traffic = graph.records(FlopCount), graph.records(PlacedTraffic)
     work, homes = graph.records(TileWork), graph.records(Placement)
+    summary = graph.graph_record(PlacementSummary)
     params = graph.records(ParamCount)
     footprint = graph.graph_record(MemoryFootprint)
     ops: list[dict[str, Any]] = []
@@ -127,8 +131,10 @@ def report(
             "bytes_read": traffic[n.name].bytes_read,
             "bytes_written": traffic[n.name].bytes_written,
             "link_bytes": traffic[n.name].link_bytes,
+            "noc_bytes": traffic[n.name].noc_bytes,
             "input_homes": [h.value for h in homes[n.name].input_homes],
             "output_home": homes[n.name].output_home.value,
+            "l1_bytes_per_core": homes[n.name].l1_bytes_per_core,
         }
         tiled = work[n.name]
         if tiled.padded_mkn is not None:  # a matmul-like op: its tiles on the core grid
@@ -150,9 +156,13 @@ def report(
         "activation_peak_bytes": footprint.activation_peak_bytes,
         "dram_bytes": sum(r.bytes for r in traffic.values()),
         "link_bytes": sum(r.link_bytes for r in traffic.values()),
+        "noc_bytes": sum(r.noc_bytes for r in traffic.values()),
         "flops": sum(f.flops for f in flops.values()),
         "dram_capacity_bytes": capacity,
         "fits": needed <= capacity,
+        "peak_l1_bytes_per_core": summary.peak_l1_bytes_per_core,
+        "peak_l1_op": summary.peak_l1_op,
+        "spills": len(summary.spills),
     }
     return {
         "model": graph.meta.get("model"),
@@ -162,6 +172,7 @@ def report(
         "tp": chips,
         "pattern": pattern,
         "strategy": strategy,
+        "l1_capacity_bytes_per_core": summary.capacity_bytes_per_core,
         "precision": graph.meta.get("precision"),
         "convention": convention,
         "chips": [{"chip": i, **chip} for i in range(chips)],
@@ -196,6 +207,7 @@ def run(args: argparse.Namespace) -> int:
         ["DRAM capacity", _gb(chip["dram_capacity_bytes"]), fmt_int(chip["dram_capacity_bytes"])],
         ["DRAM traffic", _gb(chip["dram_bytes"]), fmt_int(chip["dram_bytes"])],
         ["link traffic", _gb(chip["link_bytes"]), fmt_int(chip["link_bytes"])],
+        ["NoC traffic", _gb(chip["noc_bytes"]), fmt_int(chip["noc_bytes"])],
         ["FLOPs", "", fmt_int(chip["flops"])],
     ]
     print(f"\nper chip ({each}):")
@@ -208,6 +220,10 @@ def run(args: argparse.Namespace) -> int:
             f"does not fit: needs {_gb(needed)} ({fmt_int(needed)} B) per chip, "
             f"{_gb(chip['dram_capacity_bytes'])} available"
         )
+    print(
+        f"L1 ({out['strategy']}): peak {fmt_int(chip['peak_l1_bytes_per_core'])} B per core "
+        f"at {chip['peak_l1_op']}, {chip['spills']} spills"
+    )
     print()
     print(
         table(
