@@ -15,6 +15,9 @@ from. Strategies:
   (tt-mlir's rule) to DRAM, and if the result still does not fit, write it to DRAM. Weights,
   inputs, KV caches and the graph's results (read after it) live in DRAM; a view or an in-place
   append lives where its storage does.
+- ``tt-metal``: what tt-metal does for Llama 3.2 Vision: the vision encoder and prefill in DRAM,
+  interleaved; in decode, matmul weights DRAM-sharded over the banks and activations
+  width-sharded in L1 (within the same capacity walk; what does not fit goes to DRAM).
 
 L1 per core, the estimate every strategy is checked against (``l1_usable_bytes_per_core``):
 
@@ -27,14 +30,14 @@ L1 per core, the estimate every strategy is checked against (``l1_usable_bytes_p
   the tensors it must hold do not fit, every live tensor is spilled first.
 
 Spills are recorded where they happen (``PlacementSummary.spills``) and their DRAM write is
-charged to the op at which they happen; the other L1 strategies (``tt-metal``, ``time``) come
-next, and a strategy this pass does not have is refused by name, never approximated.
+charged to the op at which they happen. The ``time`` strategy (homes chosen by the time they
+save) comes with the time model; a strategy this pass does not have is refused by name.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar, Literal
 
 from attrs import field, frozen
@@ -42,13 +45,15 @@ from attrs import field, frozen
 from irperf.dtypes import tile_count
 from irperf.errors import PassError
 from irperf.graph import Graph, Node
-from irperf.ops import Source
+from irperf.ops import Source, Weight
 from irperf.ops.taxonomy import ALIASES
 from irperf.pass_manager import AnalysisPass, one_of, register_pass
+from irperf.roles import LINEAR_ROLES
 from irperf.rules import RuleContext
 from irperf.types import TensorType
 from passes.bytes import LINK, WRITES, PlacedTraffic, literal_names, operand_reads
 from passes.conventions import CONVENTIONS, Convention, counts
+from passes.precision import node_phase
 from targets import Target
 from targets.loader import load_target
 
@@ -99,8 +104,8 @@ class PlacementSummary:
     spills: tuple[Spill, ...]
 
 
-Strategy = Literal["dram", "l1-greedy"]
-STRATEGIES: tuple[str, ...] = ("dram", "l1-greedy")
+Strategy = Literal["dram", "tt-metal", "l1-greedy"]
+STRATEGIES: tuple[str, ...] = ("dram", "tt-metal", "l1-greedy")
 DRAM, L1 = Home.DRAM_INTERLEAVED, Home.L1_INTERLEAVED
 
 
@@ -138,9 +143,33 @@ def place_dram(graph: Graph, target: Target) -> dict[str, Placement]:
     return out
 
 
-def place_l1_greedy(graph: Graph, target: Target) -> dict[str, Placement]:
-    """The ``l1-greedy`` strategy of the module docstring. Linear in graph size but for the
-    farthest-next-use search, which scans the live L1 tensors (a handful at any step)."""
+HomeRule = Callable[[Graph, Node], "Home | None"]
+"""A strategy's choice per node: for a source, its home; for a result, the L1 home it would
+like (None: DRAM, interleaved)."""
+
+
+def greedy_homes(graph: Graph, node: Node) -> Home | None:
+    """``l1-greedy``: sources in DRAM, every result in L1 (interleaved) while it fits."""
+    return DRAM if isinstance(node.op, Source) else L1
+
+
+def tt_metal_homes(graph: Graph, node: Node) -> Home | None:
+    """``tt-metal``, as it runs Llama 3.2 Vision (tt-metal-llama-vision.md): the vision encoder
+    and prefill in DRAM, interleaved (prefill's 2D matmuls read activations from DRAM); in
+    decode, matmul weights DRAM-sharded over the banks and activations width-sharded in L1."""
+    decode = node_phase(graph, node) == "decode"
+    if isinstance(node.op, Source):
+        sharded = decode and isinstance(node.op, Weight) and node.role in LINEAR_ROLES
+        return Home.DRAM_SHARDED if sharded else DRAM
+    return Home.L1_WIDTH_SHARDED if decode else None
+
+
+def place_l1_greedy(
+    graph: Graph, target: Target, rule: HomeRule = greedy_homes
+) -> dict[str, Placement]:
+    """Homes by ``rule`` within L1 capacity (the module docstring's walk and spill rule).
+    Linear in graph size but for the farthest-next-use search, which scans the live L1 tensors
+    (a handful at any step)."""
     nodes = list(graph)
     index = {n.name: i for i, n in enumerate(nodes)}
     cores, capacity = target.cores, target.l1_usable_bytes_per_core
@@ -169,13 +198,14 @@ def place_l1_greedy(graph: Graph, target: Target) -> dict[str, Placement]:
 
     for i, n in enumerate(nodes):
         if isinstance(n.op, Source):
-            home[n.name] = DRAM
-            out[n.name] = Placement(output_home=DRAM, input_homes=())
+            home[n.name] = rule(graph, n) or DRAM
+            out[n.name] = Placement(output_home=home[n.name], input_homes=())
             continue
         storage = root[n.name]
         cb = buffers_of(graph, n, target)
         own = storage == n.name
-        want = l1_share(n.type, cores) if own and storage not in pinned else 0
+        wanted = rule(graph, n) if own and storage not in pinned else None
+        want = l1_share(n.type, cores) if wanted is not None else 0
         reading = {root[o] for o in n.operands}
         spilled: list[str] = []
         while held + cb + want > capacity and live:
@@ -186,8 +216,8 @@ def place_l1_greedy(graph: Graph, target: Target) -> dict[str, Placement]:
             home[victim] = DRAM
             held -= live.pop(victim)
         if own:
-            keep = want > 0 and held + cb + want <= capacity
-            home[n.name] = L1 if keep else DRAM
+            keep = wanted is not None and held + cb + want <= capacity
+            home[n.name] = wanted if keep and wanted is not None else DRAM
             if keep:
                 live[n.name] = want
                 held += want
@@ -220,6 +250,8 @@ class PlacePass(AnalysisPass):
     def analyze(self, graph: Graph) -> dict[str, Placement]:
         if self.strategy == "l1-greedy":
             return place_l1_greedy(graph, self.target)
+        if self.strategy == "tt-metal":
+            return place_l1_greedy(graph, self.target, tt_metal_homes)
         return place_dram(graph, self.target)
 
     def summarize(self, graph: Graph, records: Mapping[str, Placement]) -> PlacementSummary:

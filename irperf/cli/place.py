@@ -27,7 +27,7 @@ from irperf.cli.common import (
 from irperf.cli.machine import add_machine_args, machine_choice, machine_passes
 from irperf.units import GB
 
-STRATEGIES = ("dram", "l1-greedy")
+STRATEGIES = ("dram", "tt-metal", "l1-greedy")
 """``--strategy`` choices (``passes.placement.STRATEGIES``, not imported here: the parser is
 built before any pass module loads; a test keeps the two equal)."""
 
@@ -43,8 +43,9 @@ def add_parsers(sub: Any) -> None:
         type=str.lower,
         choices=STRATEGIES,
         default="dram",
-        help="memory homes: dram (every tensor in DRAM, interleaved; default) or l1-greedy "
-        "(results kept in L1 while they fit, the farthest next use spilled)",
+        help="memory homes: dram (every tensor in DRAM, interleaved; default), tt-metal (decode "
+        "weights DRAM-sharded, activations width-sharded in L1) or l1-greedy (results kept in "
+        "L1 while they fit, the farthest next use spilled)",
     )
     p.add_argument("--ops", action="store_true", help="list every op (a long table)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
