@@ -129,6 +129,7 @@ def to_dot(
     collapse_repeats: bool = False,
     show_weights: bool = False,
     color: str = "family",
+    homes: Mapping[str, str] | None = None,
 ) -> str:
     """DOT source for ``graph``.
 
@@ -146,20 +147,32 @@ def to_dot(
 
     ``color`` fills nodes by op ``family`` (the default), by ``role``, or by ``chip``: how the
     node's result lies over the chips of a tensor-parallel graph (replicated, split, partial
-    sum) with collectives apart; the legend lists what is drawn. Collectives are hexagons under
-    every colouring.
+    sum) with collectives apart, or by ``home``: each node's memory home in ``homes`` (node name
+    -> home, a placement's ``output_home``); the legend lists what is drawn. Collectives are
+    hexagons under every colouring.
     """
     return _to_dot(
-        graph, collapse_repeats=collapse_repeats, show_weights=show_weights, color=color
+        graph,
+        collapse_repeats=collapse_repeats,
+        show_weights=show_weights,
+        color=color,
+        homes=homes,
     )[0]
 
 
 def _to_dot(
-    graph: Graph, *, collapse_repeats: bool, show_weights: bool, color: str
+    graph: Graph,
+    *,
+    collapse_repeats: bool,
+    show_weights: bool,
+    color: str,
+    homes: Mapping[str, str] | None = None,
 ) -> tuple[str, int]:
     """The DOT source and the number of nodes it draws."""
     if color not in COLOR_MODES:
         raise OutputError(f"unknown colouring {show(color)}; use one of {', '.join(COLOR_MODES)}")
+    if color == "home" and homes is None:
+        raise OutputError("colouring by home needs the memory homes of a placement")
     runs = find_repeats(graph) if collapse_repeats else []
     members = block_members(graph)
     alias, member_of = _collapse(runs, members)
@@ -187,7 +200,7 @@ def _to_dot(
         fontsize="12",
         labelloc="t",
         labeljust="l",
-        label=legend(graph, drawn, runs, unread, color),
+        label=legend(graph, drawn, runs, unread, color, homes),
     )
     if len(drawn) > FAST_LAYOUT_NODES:
         dot.attr(mclimit="0.1", nslimit="1", nslimit1="1")
@@ -205,7 +218,7 @@ def _to_dot(
         lines += [source_line(src, node) for src in operands if folded(src)]
         lines += gathered.get(node.name, [])
         lines += cost_lines(node.name, tables)
-        attrs = {"fillcolor": fill(node, color)}
+        attrs = {"fillcolor": fill(node, color, homes)}
         if isinstance(node.op, Input):
             attrs["shape"] = "invhouse"
         elif isinstance(node.op, Weight | Constant):
@@ -363,6 +376,7 @@ def render_to_file(
     collapse_repeats: bool | None = False,
     show_weights: bool = False,
     color: str = "family",
+    homes: Mapping[str, str] | None = None,
     timeout_s: float = DOT_TIMEOUT_S,
 ) -> Drawing:
     """Write ``graph`` as DOT source, or as SVG/PNG drawn by graphviz's ``dot`` program.
@@ -377,13 +391,13 @@ def render_to_file(
         raise OutputError(f"unknown picture format {show(fmt)}; use one of {', '.join(FORMATS)}")
     collapse = bool(collapse_repeats)
     source, drawn = _to_dot(
-        graph, collapse_repeats=collapse, show_weights=show_weights, color=color
+        graph, collapse_repeats=collapse, show_weights=show_weights, color=color, homes=homes
     )
     note = ""
     if fmt != "dot" and drawn > LAYOUT_NODES and collapse_repeats is None:
         full = drawn
         source, drawn = _to_dot(
-            graph, collapse_repeats=True, show_weights=show_weights, color=color
+            graph, collapse_repeats=True, show_weights=show_weights, color=color, homes=homes
         )
         collapse = True
         note = (

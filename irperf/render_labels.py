@@ -27,7 +27,7 @@ PALETTE: dict[OpFamily, str] = {
 }
 """Fill colour per op family; the picture's legend lists the families it uses."""
 
-COLOR_MODES: tuple[str, ...] = ("family", "role", "chip")
+COLOR_MODES: tuple[str, ...] = ("family", "role", "chip", "home")
 """What a node's fill says: its op family (the default), its role, or how it lies over chips."""
 
 ROLE_PALETTE: dict[Role, str] = {
@@ -68,6 +68,16 @@ CHIP_PALETTE: dict[str, str] = {
 }
 """Fill colour per layout kind, and for collectives (``--color chip``)."""
 
+HOME_PALETTE: dict[str, str] = {
+    "dram_interleaved": "#d9d9d9",
+    "dram_sharded": "#9e9ac8",
+    "l1_interleaved": "#a1d99b",
+    "l1_height_sharded": "#74c476",
+    "l1_width_sharded": "#fdd0a2",
+    "l1_block_sharded": "#fd8d3c",
+}
+"""Fill colour per memory home (``--color home``; a placement's ``output_home`` per node)."""
+
 COLLECTIVE_SHAPE = "hexagon"
 """The node shape of a collective, whatever the colouring."""
 
@@ -80,8 +90,11 @@ def _chip_kind(node: Node) -> str:
     return "collective" if node.op.family is OpFamily.COLLECTIVE else node.type.layout.kind
 
 
-def fill(node: Node, color: str = "family") -> str:
-    """``node``'s fill colour under the colouring ``color`` (one of ``COLOR_MODES``)."""
+def fill(node: Node, color: str = "family", homes: Mapping[str, str] | None = None) -> str:
+    """``node``'s fill colour under the colouring ``color`` (one of ``COLOR_MODES``); ``home``
+    reads the node's memory home from ``homes``."""
+    if color == "home":
+        return HOME_PALETTE.get((homes or {}).get(node.name, ""), _NO_FILL)
     if color == "role":
         return ROLE_PALETTE.get(node.role, _NO_FILL) if node.role is not None else _NO_FILL
     if color == "chip":
@@ -89,9 +102,14 @@ def fill(node: Node, color: str = "family") -> str:
     return PALETTE.get(node.op.family, _NO_FILL)
 
 
-def swatches(drawn: Sequence[Node], color: str = "family") -> list[tuple[str, str]]:
+def swatches(
+    drawn: Sequence[Node], color: str = "family", homes: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
     """The legend's (fill, text) pairs for what ``drawn`` uses, in a fixed order. Under
     ``chip``, the split swatch names each (dimension, parts) drawn: ``split d1/2, d2/2``."""
+    if color == "home":
+        used = {(homes or {}).get(n.name) for n in drawn}
+        return [(fill_, home) for home, fill_ in HOME_PALETTE.items() if home in used]
     if color == "role":
         roles = dict.fromkeys(n.role for n in drawn)
         found = [(ROLE_PALETTE[r], r.value) for r in Role if r in roles]
@@ -203,11 +221,12 @@ def legend(
     runs: Sequence[Repeat],
     unread: int = 0,
     color: str = "family",
+    homes: Mapping[str, str] | None = None,
 ) -> str:
     """An HTML graph label: the graph's name (and the chips it is split over), a swatch per
     op family, role or layout drawn (``color``) and notes on what is not drawn (repetitions,
     ``unread`` weights that no node of this graph reads)."""
-    found = swatches(drawn, color)
+    found = swatches(drawn, color, homes)
     rows = [found[i : i + _LEGEND_ROW] for i in range(0, len(found), _LEGEND_ROW)]
     note = ""
     if runs:

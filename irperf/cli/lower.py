@@ -14,8 +14,9 @@ from irperf.cli.common import (
     refuse_unused,
 )
 from irperf.cli.machine import tp_value
+from irperf.cli.place import STRATEGIES as PLACEMENTS
 
-COLORS = ("family", "role", "chip")
+COLORS = ("family", "role", "chip", "home")
 """``--color`` choices (``irperf.render.COLOR_MODES``, not imported here: it pulls graphviz in)."""
 
 
@@ -58,8 +59,16 @@ def add_parsers(sub: Any) -> None:
         type=str.lower,
         choices=COLORS,
         default=None,
-        help="fill nodes by op family (default), role, or chip: replicated, split, partial "
-        "sum, collective (with --tp)",
+        help="fill nodes by op family (default), role, chip (replicated, split, partial "
+        "sum, collective; with --tp) or home (memory home under --strategy)",
+    )
+    p.add_argument(
+        "--strategy",
+        type=str.lower,
+        choices=PLACEMENTS,
+        default=None,
+        help="with --color home: the placement strategy whose homes are drawn (default "
+        "tt-metal), on the n300's L1",
     )
     add_convention_arg(p, None, "matmul-only; with --annotate")
     p.set_defaults(func=run)
@@ -81,6 +90,11 @@ def run(args: argparse.Namespace) -> int:
             ),
             ("--show-weights", args.show_weights and not output, "needs --dot, --svg or --png"),
             ("--color", args.color is not None and not output, "needs --dot, --svg or --png"),
+            (
+                "--strategy",
+                args.strategy is not None and args.color != "home",
+                "needs --color home",
+            ),
             ("--convention", args.convention is not None and not args.annotate, "needs --annotate"),
         ],
     )
@@ -93,6 +107,12 @@ def run(args: argparse.Namespace) -> int:
     if args.annotate:
         c = args.convention or "matmul-only"
         graph = run_passes(graph, f"flops{{convention={c}}},bytes{{convention={c}}}")
+    homes = None
+    if args.color == "home":
+        from passes.placement import Placement
+
+        placed = run_passes(graph, f"place{{strategy={args.strategy or 'tt-metal'}}}")
+        homes = {k: p.output_home.value for k, p in placed.records(Placement).items()}
     for fmt in ("dot", "svg", "png"):
         path = getattr(args, fmt)
         if path:
@@ -103,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
                 collapse_repeats=True if args.collapse_repeats else None,
                 show_weights=args.show_weights,
                 color=args.color or "family",
+                homes=homes,
             )
             if drawing.note:
                 print(f"note: {drawing.note}")

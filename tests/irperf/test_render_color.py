@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import irperf
 from irperf.cli import main
 from irperf.cli.lower import COLORS
 from irperf.errors import IrperfError
@@ -133,8 +134,10 @@ def test_chip_colours_split_partial_and_collectives(vision: Graph, split: Graph)
 
 def test_collectives_keep_their_shape_under_every_colouring(split: Graph) -> None:
     wo = "vision.local.0.attn.wo.all_reduce"
+    homes = {n.name: "dram_interleaved" for n in split}
     for color in COLOR_MODES:
-        assert node_attrs(to_dot(split, color=color))[wo]["shape"] == COLLECTIVE_SHAPE
+        drawn = to_dot(split, color=color, homes=homes)
+        assert node_attrs(drawn)[wo]["shape"] == COLLECTIVE_SHAPE
     assert node_attrs(to_dot(split))[wo]["fillcolor"] == PALETTE[OpFamily.COLLECTIVE]
     assert node_attrs(to_dot(split, color="role"))[wo]["fillcolor"] == ROLE_PALETTE[Role.COLLECTIVE]
 
@@ -210,3 +213,33 @@ def test_cli_bad_flags_are_one_line_exit_2(capsys, flags: list[str], says: str) 
     assert main(["lower", MODEL, "--part", "vision", *flags]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says in err, err
+
+
+def test_color_home_draws_each_nodes_memory_home() -> None:
+    from irperf.errors import OutputError
+    from irperf.render import to_dot
+    from irperf.render_labels import HOME_PALETTE
+    from passes.placement import Placement
+
+    g = irperf.run(
+        irperf.lower("llama-3.2-11b-vision", part="text", phase="decode"),
+        "tensor-parallel{chips=2},place{strategy=tt-metal}",
+    )
+    homes = {k: p.output_home.value for k, p in g.records(Placement).items()}
+    source = to_dot(g, collapse_repeats=True, color="home", homes=homes)
+    # tt-metal's decode: activations width-sharded in L1, the caches in DRAM.
+    assert homes["text.0.attn.wq"] == "l1_width_sharded"
+    assert HOME_PALETTE["l1_width_sharded"] in source
+    assert "l1_width_sharded" in source and "dram_interleaved" in source  # the legend
+    with pytest.raises(OutputError, match="needs the memory homes"):
+        to_dot(g, color="home")
+
+
+def test_cli_color_home(tmp_path: Path) -> None:
+    from irperf.cli import main
+
+    out = tmp_path / "home.dot"
+    argv = ["lower", "llama-3.2-11b-vision", "--part", "vision", "--color", "home"]
+    assert main([*argv, "--strategy", "l1-greedy", "--dot", str(out)]) == 0
+    assert "l1_interleaved" in out.read_text()
+    assert main(["lower", "llama-3.2-11b-vision", "--strategy", "dram", "--dot", str(out)]) == 2
