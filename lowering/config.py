@@ -168,8 +168,13 @@ class VisionConfig:
     @property
     def padded_tokens_per_tile(self) -> int:
         """HF pads by ``(8 - n % 8) % 8``; Meta's ``8 - n % 8`` agrees whenever n % 8 != 0."""
+        return self.tokens_padded_to(TOKEN_PAD_MULTIPLE)
+
+    def tokens_padded_to(self, multiple: int) -> int:
+        """A tile's tokens padded to a multiple of ``multiple`` (HF: 8; a device's 32-row
+        tiles: 32, as tt-metal pads 1601 to 1632)."""
         n = self.tokens_per_tile
-        return n + (TOKEN_PAD_MULTIPLE - n % TOKEN_PAD_MULTIPLE) % TOKEN_PAD_MULTIPLE
+        return n + (multiple - n % multiple) % multiple
 
     @property
     def encoder_tokens(self) -> int:

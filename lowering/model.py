@@ -21,7 +21,7 @@ from irperf.ops import Reshape
 from lowering.common import Formats, copy_weights
 from lowering.config import ModelConfig, load_model_config
 from lowering.text import Logits, Phase, TextRun, lower_text_decoder
-from lowering.vision import LAYOUTS, lower_projector, lower_vision_encoder
+from lowering.vision import LAYOUTS, VISION_ROWS, lower_projector, lower_vision_encoder
 
 Part = Literal["full", "text", "vision"]
 PARTS: tuple[str, ...] = ("full", "text", "vision")
@@ -66,7 +66,7 @@ def _check_meaningful(
         if given["logits"] == "all":
             raise ConfigError("logits 'all' applies to prefill; decode has one new token")
     if part == "text":
-        unused.append("layout")
+        unused += ["layout", "vision_rows"]
     # the image reaches the text decoder only through its cross-attention layers
     blind = cross_layers == 0 and not (part == "full" and phase == "prefill")
     if not image or (blind and part != "vision"):
@@ -78,7 +78,7 @@ def _check_meaningful(
                 why = f"in {part} {phase} of a model without cross-attention layers"
             if part == "vision":
                 why = "with part 'vision' (the encoder has no prompt or cache)"
-            if name == "layout":
+            if name in ("layout", "vision_rows"):
                 why = "with part 'text' (it lowers no vision weights)"
             raise ConfigError(f"{name} means nothing {why}")
 
@@ -115,11 +115,20 @@ def _formats(dtype: DType | str, weight_dtype: DType | str | None = None) -> For
 
 
 def _vision(
-    b: Builder, cfg: ModelConfig, *, batch: int, images: int, fmt: Formats, layout: str
+    b: Builder,
+    cfg: ModelConfig,
+    *,
+    batch: int,
+    images: int,
+    fmt: Formats,
+    layout: str,
+    rows: str = "hf",
 ) -> Value:
     """Encoder and projector: the projected vision tokens ``[batch, images * 4n, D]``."""
     with b.stage("vision"):
-        feats = lower_vision_encoder(b, cfg.vision, images=batch * images, fmt=fmt, layout=layout)
+        feats = lower_vision_encoder(
+            b, cfg.vision, images=batch * images, fmt=fmt, layout=layout, token_rows=rows
+        )
         tokens = images * feats.shape[1]
         with b.scope("vision.output"):
             feats = b.add(
@@ -151,6 +160,7 @@ def lower(
     image: bool = True,
     logits: str | None = None,
     layout: str | None = None,
+    vision_rows: str | None = None,
 ) -> Graph:
     """Lower ``model`` (a preset name, a config file path, or a ModelConfig) into a graph.
 
@@ -161,6 +171,8 @@ def lower(
     is text only and every cross-attention layer is skipped. ``logits``: ``last`` (HF
     ``generate``) or ``all`` positions (Meta's reference) in prefill. ``layout``: the parameter
     layout of the tile embeddings, ``hf`` (default) or ``meta`` (see ``lowering.vision``).
+    ``vision_rows``: how the encoder pads a tile's tokens, ``hf`` (to a multiple of 8, default)
+    or ``tile`` (to whole 32-row tiles, as the device does: a placement's choice).
     ``dtype``: the activation format, a scalar float (``bf16`` default); ``weight_dtype``: the
     format of the linear weights, block formats allowed (default ``dtype``); see
     ``lowering.common.Formats``. Formats are DTypes or names.
@@ -178,6 +190,8 @@ def lower(
         logits = _one_of("logits", logits, LOGITS)
     if layout is not None:
         layout = _one_of("layout", layout, LAYOUTS)
+    if vision_rows is not None:
+        vision_rows = _one_of("vision_rows", vision_rows, tuple(VISION_ROWS))
     if not isinstance(image, bool):
         raise ConfigError(f"image must be True or False, got {show(image)}")
     fmt = _formats(dtype, weight_dtype)
@@ -192,6 +206,7 @@ def lower(
         context=context,
         logits=logits,
         layout=layout,
+        vision_rows=vision_rows,
     )
     positions = cfg.text.max_position_embeddings
     max_tiles = cfg.vision.max_num_tiles
@@ -224,6 +239,7 @@ def lower(
     context = DEFAULT_CONTEXT if context is None else context
     logits = "last" if logits is None else logits
     layout = "hf" if layout is None else layout
+    rows = "hf" if vision_rows is None else vision_rows
 
     graph = Graph(f"{cfg.name}:{part}" if part == "vision" else f"{cfg.name}:{part}:{phase}")
     graph.meta.update(
@@ -238,9 +254,10 @@ def lower(
     )
     if part != "text":
         graph.meta["layout"] = layout
+        graph.meta["vision_rows"] = rows
     b = Builder(graph)
     if part == "vision":
-        _vision(b, cfg, batch=batch, images=images, fmt=fmt, layout=layout)
+        _vision(b, cfg, batch=batch, images=images, fmt=fmt, layout=layout, rows=rows)
         return graph
 
     graph.meta.update(image=image, logits=logits)
@@ -260,7 +277,7 @@ def lower(
     vision: Value | None = None
     if part == "full":
         if phase == "prefill" and image:
-            vision = _vision(b, cfg, batch=batch, images=images, fmt=fmt, layout=layout)
+            vision = _vision(b, cfg, batch=batch, images=images, fmt=fmt, layout=layout, rows=rows)
         else:
             _resident_vision_weights(graph, cfg, fmt=fmt, layout=layout)
     elif phase == "prefill" and image:

@@ -7,7 +7,7 @@ embeddings and norms around the stacks are under ``vision``.
 from __future__ import annotations
 
 from irperf.builder import Builder, Value
-from irperf.dtypes import INT32
+from irperf.dtypes import INT32, TILE
 from irperf.ops import (
     SDPA,
     Add,
@@ -26,7 +26,7 @@ from irperf.ops import (
 )
 from irperf.roles import Role
 from lowering.common import Formats, layernorm, linear, tanh_gate
-from lowering.config import VisionConfig
+from lowering.config import TOKEN_PAD_MULTIPLE, VisionConfig
 
 
 def _encoder_block(b: Builder, x: Value, cfg: VisionConfig, *, gated: bool, fmt: Formats) -> Value:
@@ -88,8 +88,19 @@ def tile_embedding_rows(cfg: VisionConfig, layout: str) -> int:
     return cfg.num_aspect_ratios + 1 if layout == "hf" else cfg.max_num_tiles
 
 
+VISION_ROWS: dict[str, int] = {"hf": TOKEN_PAD_MULTIPLE, "tile": TILE}
+"""How a tile's tokens are padded inside the encoder: to HF's multiple of 8 (1601 -> 1608), or
+to whole 32-row device tiles as tt-metal does (1601 -> 1632)."""
+
+
 def lower_vision_encoder(
-    b: Builder, cfg: VisionConfig, *, images: int, fmt: Formats, layout: str = "hf"
+    b: Builder,
+    cfg: VisionConfig,
+    *,
+    images: int,
+    fmt: Formats,
+    layout: str = "hf",
+    token_rows: str = "hf",
 ) -> Value:
     """The encoder for ``images`` images of ``max_num_tiles`` tiles each.
 
@@ -97,7 +108,8 @@ def lower_vision_encoder(
     and the saved intermediates, concatenated per token, padding dropped.
     """
     t, c, p, w = cfg.max_num_tiles, cfg.image_size, cfg.patch_size, cfg.hidden_size
-    n, padded, patches = cfg.tokens_per_tile, cfg.padded_tokens_per_tile, cfg.patches_per_tile
+    n, patches = cfg.tokens_per_tile, cfg.patches_per_tile
+    padded = cfg.tokens_padded_to(VISION_ROWS[token_rows])
     rows = tile_embedding_rows(cfg, layout)
     # The conv kernel too: a block format would pad each 14x14 patch to a 32x32 tile.
     act = fmt.activations

@@ -199,3 +199,27 @@ def test_l1_greedy_in_place(capsys: Any) -> None:
     assert before["noc_bytes"] == 0 and chip["dram_bytes"] < before["dram_bytes"]
     assert all(op["l1_bytes_per_core"] <= cap for op in l1["ops"])
     assert any(op["output_home"] == "l1_interleaved" for op in l1["ops"])
+
+
+def test_tt_metal_pads_vision_tiles_to_whole_device_tiles(capsys: Any) -> None:
+    # 560 px tiles: (560 / 14)^2 + 1 = 1601 tokens; HF pads to a multiple of 8 (1608), the
+    # device to whole 32-row tiles (1632), as tt-metal does.
+    base = ["place", B90, "--target", "t3000", "--json"]
+    hf = _json(capsys, *base)
+    tt = _json(capsys, *base, "--strategy", "tt-metal")
+    assert (hf["vision_rows"], hf["vision_tile_rows"]) == ("hf", 1608)
+    assert (tt["vision_rows"], tt["vision_tile_rows"]) == ("tile", 1632)
+    text = _json(capsys, "place", B11, "--part", "text", "--strategy", "tt-metal", "--json")
+    assert text["vision_tile_rows"] is None
+
+
+def test_vision_rows_lowering_option() -> None:
+    import irperf
+    from irperf.errors import ConfigError
+
+    g = irperf.lower(B11, part="vision", vision_rows="tile")  # 448 px: 1025 tokens -> 1056
+    assert g.node("vision.pad").type.shape == (1, 4, 1056, 1280)
+    with pytest.raises(ConfigError, match="vision_rows means nothing with part 'text'"):
+        irperf.lower(B11, part="text", vision_rows="tile")
+    with pytest.raises(ConfigError, match="vision_rows"):
+        irperf.lower(B11, vision_rows="rows")

@@ -183,7 +183,9 @@ def add_convention_arg(p: argparse.ArgumentParser, default: str | None, shown: s
     )
 
 
-def lower_from_args(args: argparse.Namespace) -> Any:
+def lower_from_args(args: argparse.Namespace, **extra: Any) -> Any:
+    """Lower the request the flags describe; ``extra``: lowering options a command chooses
+    itself (``place`` pads vision tiles as its strategy's device does)."""
     from irperf.api import lower
 
     return lower(
@@ -200,6 +202,7 @@ def lower_from_args(args: argparse.Namespace) -> Any:
         image=args.image,
         logits=args.logits,
         layout=args.layout,
+        **extra,
     )
 
 

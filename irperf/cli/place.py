@@ -70,7 +70,9 @@ def placement(args: argparse.Namespace) -> dict[str, Any]:
 
     target = load_target(args.target)
     chips, pattern, policy = machine_choice(args, target)
-    graph = lower_from_args(args)
+    # tt-metal pads a vision tile's tokens to whole 32-row tiles (1601 -> 1632); HF to 8.
+    tiled = args.strategy == "tt-metal" and args.part != "text"
+    graph = lower_from_args(args, **({"vision_rows": "tile"} if tiled else {}))
     count = f"flops{{convention={args.convention}}},bytes{{convention={args.convention}}}"
     tiles = build_pass(get_pass("tiles"), {"target": target})
     homes = build_pass(get_pass("place"), {"strategy": args.strategy, "target": target})
@@ -173,12 +175,22 @@ def report(
         "tp": chips,
         "pattern": pattern,
         "strategy": strategy,
+        "vision_rows": graph.meta.get("vision_rows"),
+        "vision_tile_rows": _tile_rows(graph),
         "l1_capacity_bytes_per_core": summary.capacity_bytes_per_core,
         "precision": graph.meta.get("precision"),
         "convention": convention,
         "chips": [{"chip": i, **chip} for i in range(chips)],
         "ops": ops,
     }
+
+
+def _tile_rows(graph: Any) -> int | None:
+    """The rows one vision tile takes inside the encoder (its tokens, padded), if it runs."""
+    if "vision.pad" not in graph:
+        return None
+    shape: tuple[int, ...] = graph.node("vision.pad").type.shape
+    return shape[2]
 
 
 def _gb(n: int) -> str:
