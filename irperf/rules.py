@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from attrs import frozen
 
+from irperf.dtypes import tile_count
 from irperf.errors import PassError
 from irperf.graph import Graph, Node
 from irperf.ops.base import Op
@@ -34,6 +35,14 @@ class RuleContext:
     @property
     def op(self) -> Op:
         return self.node.op
+
+    def nbytes(self, t: TensorType) -> int:
+        """``t``'s bytes as this cost counts them: exact by default; with the option
+        ``tiled`` (a placement in TILE layout) whole 32x32 tiles, as the device stores a tensor
+        (a decode row ``[1, 1, 4096]`` is 32 rows)."""
+        if self.options.get("tiled"):
+            return tile_count(t.shape) * t.dtype.tile_bytes
+        return t.nbytes
 
     @property
     def output(self) -> TensorType:

@@ -123,7 +123,7 @@ NONE = Traffic()
 @READS.rule(Op)
 def _each(ctx: RuleContext) -> tuple[int, ...]:
     """The default for every op with operands: read each operand whole."""
-    return tuple(t.nbytes for t in ctx.inputs)
+    return tuple(ctx.nbytes(t) for t in ctx.inputs)
 
 
 @READS.rule(Source, Reshape)
@@ -133,7 +133,7 @@ def _nothing(ctx: RuleContext) -> tuple[int, ...]:
 
 @READS.rule(CacheAppend)
 def _cache_append(ctx: RuleContext) -> tuple[int, ...]:
-    return (0, ctx.inputs[1].nbytes)  # in place: the cache's old rows stay where they are
+    return (0, ctx.nbytes(ctx.inputs[1]))  # in place: the cache's old rows stay where they are
 
 
 @READS.rule(Attention)
@@ -143,27 +143,28 @@ def _attention(ctx: RuleContext) -> tuple[int, ...]:
     assert isinstance(op, Attention)
     first, *kv = ctx.inputs
     keys = [t.with_shape((t.shape[0], op.keys_attended(t), t.shape[2])) for t in kv]
-    return (first.nbytes, *(t.nbytes for t in keys))
+    return (ctx.nbytes(first), *(ctx.nbytes(t) for t in keys))
 
 
 @READS.rule(Slice)
 def _part(ctx: RuleContext) -> tuple[int, ...]:
-    return (ctx.output.nbytes,)  # only the part kept (the last token's row)
+    return (ctx.nbytes(ctx.output),)  # only the part kept (the last token's row)
 
 
 @READS.rule(Embedding)
 def _gather(ctx: RuleContext) -> tuple[int, ...]:
-    return (ctx.inputs[0].nbytes, ctx.output.nbytes)  # the ids, and the table rows gathered
+    ids, rows = ctx.inputs[0], ctx.output
+    return (ctx.nbytes(ids), ctx.nbytes(rows))  # the ids, and the table rows gathered
 
 
 @READS.rule(MeshSplit)
 def _own_part(ctx: RuleContext) -> tuple[int, ...]:
-    return (ctx.output.nbytes,)  # each chip reads its part
+    return (ctx.nbytes(ctx.output),)  # each chip reads its part
 
 
 @WRITES.rule(Op)
 def _result(ctx: RuleContext) -> int:
-    return ctx.output.nbytes
+    return ctx.nbytes(ctx.output)
 
 
 @WRITES.rule(Source, Reshape)
@@ -173,7 +174,7 @@ def _no_write(ctx: RuleContext) -> int:
 
 @WRITES.rule(CacheAppend)
 def _new_rows(ctx: RuleContext) -> int:
-    return ctx.inputs[1].nbytes  # T rows written in place, not C + T
+    return ctx.nbytes(ctx.inputs[1])  # T rows written in place, not C + T
 
 
 @LINK.rule(Op)

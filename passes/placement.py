@@ -98,6 +98,9 @@ class PlacementSummary:
     """The graph-level record of a placement."""
 
     strategy: str
+    tiled: bool
+    """Whether tensors are in TILE layout (``tt-metal``, ``l1-greedy``: as the device computes;
+    ``dram``: the bytes pass's exact counts, the baseline)."""
     capacity_bytes_per_core: int
     peak_l1_bytes_per_core: int
     peak_l1_op: str | None
@@ -106,7 +109,14 @@ class PlacementSummary:
 
 Strategy = Literal["dram", "tt-metal", "l1-greedy"]
 STRATEGIES: tuple[str, ...] = ("dram", "tt-metal", "l1-greedy")
+TILED = frozenset({"tt-metal", "l1-greedy"})
+"""Strategies that lay tensors out in 32x32 tiles, whose DRAM and NoC bytes count whole tiles."""
 DRAM, L1 = Home.DRAM_INTERLEAVED, Home.L1_INTERLEAVED
+
+
+def tiled_bytes(t: TensorType) -> int:
+    """``t`` in TILE layout: whole 32x32 tiles of its format."""
+    return tile_count(t.shape) * t.dtype.tile_bytes
 
 
 def l1_share(t: TensorType, cores: int) -> int:
@@ -228,7 +238,7 @@ def place_l1_greedy(
             input_homes=tuple(home[root[o]] for o in n.operands),
             l1_bytes_per_core=held + cb,
             spilled=tuple(spilled),
-            spilled_bytes=sum(nodes[index[v]].type.nbytes for v in spilled),
+            spilled_bytes=sum(tiled_bytes(nodes[index[v]].type) for v in spilled),
         )
         for s in reading | {storage}:  # free what no later step reads
             if s in live and next_use(s, i + 1) == len(nodes):
@@ -260,12 +270,13 @@ class PlacePass(AnalysisPass):
             if p.l1_bytes_per_core > peak:
                 peak, where = p.l1_bytes_per_core, name
         spills = tuple(
-            Spill(name, victim, graph.node(victim).type.nbytes)
+            Spill(name, victim, tiled_bytes(graph.node(victim).type))
             for name, p in records.items()
             for victim in p.spilled
         )
         return PlacementSummary(
             strategy=self.strategy,
+            tiled=self.strategy in TILED,
             capacity_bytes_per_core=self.target.l1_usable_bytes_per_core,
             peak_l1_bytes_per_core=peak,
             peak_l1_op=where,
@@ -274,15 +285,17 @@ class PlacePass(AnalysisPass):
 
 
 def placed_traffic(
-    graph: Graph, placement: Mapping[str, Placement], convention: Convention
+    graph: Graph, placement: Mapping[str, Placement], convention: Convention, tiled: bool = False
 ) -> dict[str, PlacedTraffic]:
     """Each node's reads and writes (the ``bytes`` pass's tables) charged to DRAM where the
-    tensor's home is DRAM and to the NoC where it is L1; a spill writes its tensor to DRAM."""
+    tensor's home is DRAM and to the NoC where it is L1; a spill writes its tensor to DRAM.
+    ``tiled``: tensors in TILE layout count whole 32x32 tiles (``RuleContext.nbytes``)."""
     literals = literal_names(graph)
+    options = {"tiled": tiled}
     out: dict[str, PlacedTraffic] = {}
     for node in graph:
         p = placement[node.name]
-        ctx = RuleContext.of(graph, node)
+        ctx = RuleContext.of(graph, node, options=options)
         link = LINK.lookup(node)(ctx)
         dram = noc = written = 0
         if counts(convention, node.op):
@@ -317,4 +330,7 @@ class PlacedBytesPass(AnalysisPass):
     convention: Convention = field(default="matmul-only", validator=one_of(*CONVENTIONS))
 
     def analyze(self, graph: Graph) -> dict[str, PlacedTraffic]:
-        return placed_traffic(graph, graph.records(Placement), self.convention)
+        tiled = (
+            graph.has_graph_record(PlacementSummary) and graph.graph_record(PlacementSummary).tiled
+        )
+        return placed_traffic(graph, graph.records(Placement), self.convention, tiled)

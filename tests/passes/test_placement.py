@@ -22,7 +22,9 @@ from passes.placement import (
     PlacementSummary,
     circular_buffers,
     l1_share,
+    place_dram,
     place_l1_greedy,
+    placed_traffic,
 )
 from targets import load_target
 
@@ -89,10 +91,25 @@ def test_costs_follow_the_homes() -> None:
     node = "vision.local.0.ln_1"
     assert homes[node].input_homes[0] is Home.L1_INTERLEAVED
     assert traffic[node].bytes_read < unplaced[node].bytes_read
-    # Conserved: DRAM + NoC, less what spills write, is the bytes pass's count.
+    # Conserved: DRAM + NoC, less what spills write, is what every tensor in DRAM moves, both
+    # in TILE layout (l1-greedy tiles tensors as the device does).
     moved = sum(t.bytes + t.noc_bytes for t in traffic.values())
     spilled = sum(p.spilled_bytes for p in homes.values())
-    assert moved - spilled == sum(t.bytes for t in unplaced.values())
+    all_dram = placed_traffic(g, place_dram(g, N300), "full", tiled=True)
+    assert moved - spilled == sum(t.bytes for t in all_dram.values())
+
+
+def test_tiled_placements_count_whole_tiles() -> None:
+    g = irperf.run(
+        irperf.lower("llama-3.2-11b-vision", part="text", phase="decode"),
+        "place{strategy=tt-metal},placed-bytes{convention=full}",
+    )
+    t = g.records(PlacedTraffic)["text.0.attn_norm"]
+    row = 32 * 4096 * 2  # the decode row [1, 1, 4096] is a 32-row tile strip on the device
+    weight = 32 * 4096 * 2  # and so is the norm's [4096] weight, one row padded to 32
+    assert g.records(Placement)["text.0.attn_norm"].input_homes[0] is Home.L1_WIDTH_SHARDED
+    assert t.noc_bytes == row + row  # its input from L1, its result to L1
+    assert t.bytes_read == weight  # the weight from DRAM
 
 
 def test_l1_too_small_for_an_ops_buffers() -> None:
