@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar, Literal
 
 from attrs import field, frozen
+from attrs.converters import optional
 
 from irperf.dtypes import tile_count
 from irperf.errors import PassError
@@ -53,6 +54,7 @@ from irperf.rules import RuleContext
 from irperf.types import TensorType
 from passes.bytes import LINK, WRITES, PlacedTraffic, literal_names, operand_reads
 from passes.conventions import CONVENTIONS, Convention, counts
+from passes.overrides import Overrides, load_overrides
 from passes.precision import node_phase
 from targets import Target
 from targets.loader import load_target
@@ -174,6 +176,29 @@ def tt_metal_homes(graph: Graph, node: Node) -> Home | None:
     return Home.L1_WIDTH_SHARDED if decode else None
 
 
+def dram_homes(graph: Graph, node: Node) -> Home | None:
+    """``dram``'s rule, for the walk when overrides are given: everything in DRAM."""
+    return DRAM
+
+
+def overridden(rule: HomeRule, overrides: Overrides) -> HomeRule:
+    """``rule`` with a user's homes where the overrides name one for the node (or its role)."""
+
+    def choose(graph: Graph, node: Node) -> Home | None:
+        asked = overrides.for_node(node).home
+        if asked is None:
+            return rule(graph, node)
+        home = Home(asked)
+        if isinstance(node.op, Source) and not home.in_dram:
+            raise PassError(
+                f"pass 'place': {overrides.origin} gives '{node.name}' home {home.value}; "
+                f"weights and inputs live in DRAM (dram_interleaved or dram_sharded)"
+            )
+        return home
+
+    return choose
+
+
 def place_l1_greedy(
     graph: Graph, target: Target, rule: HomeRule = greedy_homes
 ) -> dict[str, Placement]:
@@ -215,6 +240,9 @@ def place_l1_greedy(
         cb = buffers_of(graph, n, target)
         own = storage == n.name
         wanted = rule(graph, n) if own and storage not in pinned else None
+        fallback = DRAM
+        if wanted is not None and wanted.in_dram:  # a DRAM home asked for: no L1 to try
+            fallback, wanted = wanted, None
         want = l1_share(n.type, cores) if wanted is not None else 0
         reading = {root[o] for o in n.operands}
         spilled: list[str] = []
@@ -227,7 +255,7 @@ def place_l1_greedy(
             held -= live.pop(victim)
         if own:
             keep = wanted is not None and held + cb + want <= capacity
-            home[n.name] = wanted if keep and wanted is not None else DRAM
+            home[n.name] = wanted if keep and wanted is not None else fallback
             if keep:
                 live[n.name] = want
                 held += want
@@ -256,13 +284,17 @@ class PlacePass(AnalysisPass):
     record_type: ClassVar[type] = Placement
     strategy: Strategy = field(default="dram", validator=one_of(*STRATEGIES))
     target: Target = field(factory=lambda: load_target("n300"), converter=load_target)
+    overrides: Overrides | None = field(default=None, converter=optional(load_overrides))
+    """A user's homes per role or node (``passes/overrides.py``), over the strategy's."""
 
     def analyze(self, graph: Graph) -> dict[str, Placement]:
-        if self.strategy == "l1-greedy":
-            return place_l1_greedy(graph, self.target)
-        if self.strategy == "tt-metal":
-            return place_l1_greedy(graph, self.target, tt_metal_homes)
-        return place_dram(graph, self.target)
+        rules = {"l1-greedy": greedy_homes, "tt-metal": tt_metal_homes, "dram": dram_homes}
+        rule = rules[self.strategy]
+        if self.overrides is not None:
+            return place_l1_greedy(graph, self.target, overridden(rule, self.overrides))
+        if self.strategy == "dram":
+            return place_dram(graph, self.target)
+        return place_l1_greedy(graph, self.target, rule)
 
     def summarize(self, graph: Graph, records: Mapping[str, Placement]) -> PlacementSummary:
         peak, where = 0, None

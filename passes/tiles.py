@@ -22,10 +22,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 from attrs import field, frozen
+from attrs.converters import optional
 
 from irperf.contraction import Contraction
+from irperf.errors import PassError
 from irperf.graph import Graph
 from irperf.pass_manager import AnalysisPass, register_pass
+from passes.overrides import Overrides, load_overrides
 from targets import Target
 from targets.loader import load_target
 
@@ -67,14 +70,25 @@ def on_grid(c: Contraction, grid: tuple[int, int]) -> tuple[tuple[int, int], int
     return shape, slowest, slowest * used / (blocks * nt)
 
 
-def tile_work(graph: Graph, target: Target) -> dict[str, TileWork]:
-    grid = target.grid
+def tile_work(
+    graph: Graph, target: Target, overrides: Overrides | None = None
+) -> dict[str, TileWork]:
     out: dict[str, TileWork] = {}
     for node in graph:
         products = node.op.contractions(graph.operand_types(node), node.type)
         if not products:
             out[node.name] = NO_WORK
             continue
+        grid = target.grid
+        asked = overrides.for_node(node).grid if overrides is not None else None
+        if asked is not None:
+            if asked[0] > grid[0] or asked[1] > grid[1]:
+                raise PassError(
+                    f"pass 'tiles': {overrides.origin if overrides else ''} gives "
+                    f"'{node.name}' grid {list(asked)}, larger than {target.label}'s "
+                    f"{list(grid)}"
+                )
+            grid = asked
         main = max(products, key=lambda c: c.padded_flops)
         shape, slowest, imbalance = on_grid(main, grid)
         out[node.name] = TileWork(
@@ -96,6 +110,8 @@ class TilesPass(AnalysisPass):
     summary: ClassVar[str] = "32x32 tiles, padded FLOPs and core grids of matmul-like ops"
     record_type: ClassVar[type] = TileWork
     target: Target = field(factory=lambda: load_target("n300"), converter=load_target)
+    overrides: Overrides | None = field(default=None, converter=optional(load_overrides))
+    """A user's grids per role or node (``passes/overrides.py``), over the target's."""
 
     def analyze(self, graph: Graph) -> dict[str, TileWork]:
-        return tile_work(graph, self.target)
+        return tile_work(graph, self.target, self.overrides)

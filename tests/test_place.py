@@ -223,3 +223,43 @@ def test_vision_rows_lowering_option() -> None:
         irperf.lower(B11, part="text", vision_rows="tile")
     with pytest.raises(ConfigError, match="vision_rows"):
         irperf.lower(B11, vision_rows="rows")
+
+
+def test_overrides_change_one_roles_home_and_grid(capsys: Any, tmp_path: Any) -> None:
+    f = tmp_path / "mine.toml"
+    f.write_text(
+        '[role.ff1]\nhome = "dram_interleaved"\n[role.fc1]\ngrid = [4, 8]\n'
+        '[node."text.0.attn.wq"]\nhome = "l1_interleaved"\n'
+    )
+    base = ["place", B90, "--target", "t3000", "--strategy", "tt-metal", "--json"]
+    before = {o["name"]: o for o in _json(capsys, *base)["ops"]}
+    out = _json(capsys, *base, "--override", str(f))
+    after = {o["name"]: o for o in out["ops"]}
+    assert out["overrides"] == str(f)
+    # The vision fc1 (6528 x 1280 x 5120/8 per chip under tt-metal's 1632-row tiles) on 4 x 8.
+    mt, nt = 6528 // 32, 5120 // 8 // 32
+    fc1 = after["vision.local.0.mlp.fc1"]
+    assert fc1["grid"] == [4, 8] and fc1["per_core_tiles"] == -(-mt // 4) * -(-nt // 8)
+    assert before["vision.local.0.mlp.fc1"]["grid"] == [8, 8]
+    assert after["text.0.attn.wq"]["output_home"] == "l1_interleaved"  # the node's own override
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[role.qq]\nhome = "l1_interleaved"\n', "is not a role"),
+        ('[role.q]\nhome = "sram"\n', "home = 'sram'"),
+        ("[role.q]\ngrid = [9]\n", "two integers"),
+        ("[role.q]\nspeed = 1\n", "unknown key 'speed'"),
+        ('[roles.q]\nhome = "l1_interleaved"\n', "unknown table [roles]"),
+        ("[role.q]\ngrid = [16, 16]\n", "larger than"),
+        ('[role.embed]\nhome = "l1_interleaved"\n', "live in DRAM"),
+        ("[role\n", "not valid TOML"),
+    ],
+)
+def test_bad_overrides(capsys: Any, tmp_path: Any, text: str, message: str) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    assert main(["place", B11, "--phase", "decode", "--override", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

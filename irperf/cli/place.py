@@ -47,6 +47,13 @@ def add_parsers(sub: Any) -> None:
         "weights DRAM-sharded, activations width-sharded in L1) or l1-greedy (results kept in "
         "L1 while they fit, the farthest next use spilled)",
     )
+    p.add_argument(
+        "--override",
+        metavar="FILE",
+        default=None,
+        help="a TOML file of homes and grids per role or node, over the strategy's "
+        "(see docs/machine.md)",
+    )
     p.add_argument("--ops", action="store_true", help="list every op (a long table)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
@@ -74,13 +81,17 @@ def placement(args: argparse.Namespace) -> dict[str, Any]:
     tiled = args.strategy == "tt-metal" and args.part != "text"
     graph = lower_from_args(args, **({"vision_rows": "tile"} if tiled else {}))
     count = f"flops{{convention={args.convention}}},bytes{{convention={args.convention}}}"
-    tiles = build_pass(get_pass("tiles"), {"target": target})
-    homes = build_pass(get_pass("place"), {"strategy": args.strategy, "target": target})
+    from passes.overrides import load_overrides
+
+    overrides = load_overrides(args.override) if args.override is not None else None
+    tiles = build_pass(get_pass("tiles"), {"target": target, "overrides": overrides})
+    options = {"strategy": args.strategy, "target": target, "overrides": overrides}
+    homes = build_pass(get_pass("place"), options)
     placed = f"placed-bytes{{convention={args.convention}}}"
     passes = [*machine_passes(chips, pattern, policy), count, "params", "memory", tiles, homes]
     passes.append(placed)
     graph = run_passes(graph, passes)
-    return report(graph, target, chips, pattern, args.convention, args.strategy)
+    return report(graph, target, chips, pattern, args.convention, args.strategy, args.override)
 
 
 def report(
@@ -90,6 +101,7 @@ def report(
     pattern: str | None,
     convention: str,
     strategy: str,
+    overrides: str | None = None,
 ) -> dict[str, Any]:
     """The ``place --json`` object of a counted graph (flops, bytes, params, memory ran)."""
     from irperf.ops import MatMul, Source
@@ -175,6 +187,7 @@ def report(
         "tp": chips,
         "pattern": pattern,
         "strategy": strategy,
+        "overrides": overrides,
         "vision_rows": graph.meta.get("vision_rows"),
         "vision_tile_rows": _tile_rows(graph),
         "l1_capacity_bytes_per_core": summary.capacity_bytes_per_core,
