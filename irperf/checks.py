@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import stat
+import tomllib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -192,3 +193,31 @@ def choose(value: object, valid: Iterable[str], *, what: str, error: type[Irperf
     if isinstance(value, str) and value.lower() in choices:
         return value.lower()
     raise error(f"unknown {what} {show(value)}; valid: {', '.join(choices)}")
+
+
+def parse_toml(text: str, where: str, error: type[IrperfError]) -> dict[str, Any]:
+    """TOML text as a table; any failure (bad syntax, nesting too deep, an integer longer than
+    Python converts) is one ``error`` line naming ``where``."""
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise error(f"{where}: malformed TOML: nested too deeply") from None
+    except tomllib.TOMLDecodeError as e:
+        raise error(f"{where}: malformed TOML: {one_line(str(e))}") from None
+    except ValueError as e:  # an integer longer than Python converts (4,300 digits)
+        raise error(f"{where}: malformed TOML: {one_line(str(e))[:ECHO_CHARS]}") from None
+
+
+def read_input_text(path: str, where: str, error: type[IrperfError]) -> str:
+    """A user's input file as text: ``input_file_problem`` and reading, each failure one
+    ``error`` line naming ``where``."""
+    problem = input_file_problem(path)
+    if problem:
+        raise error(f"{where}: {problem}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except UnicodeDecodeError as e:
+        raise error(f"{where}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise error(f"{where}: cannot read it: {e.strerror or one_line(str(e))}") from None

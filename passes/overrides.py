@@ -16,14 +16,12 @@ Unknown tables, keys, roles, homes or bad grids are one-line errors naming the t
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from attrs import field, frozen
 
-from irperf.checks import input_file_problem, show
+from irperf.checks import parse_toml, read_input_text, show
 from irperf.errors import PassError
 from irperf.graph import Node
 from irperf.roles import ROLES, Role
@@ -67,15 +65,7 @@ def load_overrides(path: str | os.PathLike[str] | Overrides) -> Overrides:
         raise PassError(f"overrides are a .toml file, got {show(path)}")
     text = os.fspath(path)
     where = f"placement overrides {show(text)}"
-    problem = input_file_problem(Path(text))
-    if problem:
-        raise PassError(f"{where}: {problem}")
-    try:
-        data = tomllib.loads(Path(text).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise PassError(f"{where}: cannot read it ({type(e).__name__})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise PassError(f"{where}: not valid TOML ({e})") from None
+    data = parse_toml(read_input_text(text, where, PassError), where, PassError)
     unknown = [k for k in data if k not in ("role", "node")]
     if unknown:
         raise PassError(f"{where}: unknown table [{unknown[0]}]; use [role.NAME] or [node.NAME]")

@@ -37,7 +37,6 @@ The policy's name (or file) is stored in ``graph.meta["precision"]``.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -46,7 +45,7 @@ from typing import Any, ClassVar
 import attrs
 from attrs import field, frozen
 
-from irperf.checks import input_file_problem, show
+from irperf.checks import parse_toml, read_input_text, show
 from irperf.dtypes import DTYPES, DType
 from irperf.errors import PassError
 from irperf.graph import Graph, Node
@@ -133,24 +132,12 @@ def load_policy(name_or_path: str | os.PathLike[str] | Policy) -> Policy:
     if path.suffix.lower() != ".toml" or not path.exists():
         valid = ", ".join(preset_names())
         raise PassError(f"unknown precision policy {show(text)}; valid: {valid}, or a .toml file")
-    problem = input_file_problem(path)
-    if problem:
-        raise PassError(f"precision policy {show(text)}: {problem}")
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise PassError(
-            f"precision policy {show(text)}: cannot read it ({type(e).__name__})"
-        ) from None
-    return _parse(text, source)
+    return _parse(text, read_input_text(text, f"precision policy {show(text)}", PassError))
 
 
 def _parse(name: str, source: str) -> Policy:
     where = f"precision policy {show(name)}"
-    try:
-        data = tomllib.loads(source)
-    except tomllib.TOMLDecodeError as e:
-        raise PassError(f"{where}: not valid TOML ({e})") from None
+    data = parse_toml(source, where, PassError)
     data = _table(where, "top level", data)
     description = data.pop("description", "")
     if not isinstance(description, str):

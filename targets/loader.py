@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import functools
 import os
-import tomllib
 import types
 import typing
 from importlib import resources
@@ -15,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from irperf.checks import ECHO_CHARS, RangeCheck, input_file_problem, show
+from irperf.checks import RangeCheck, input_file_problem, parse_toml, show
 from irperf.errors import TargetError
 from targets.target import ComputeRate, Link, Target
 
@@ -120,14 +119,7 @@ def parse_target(text: str, source: str = "<string>") -> Target:
     """A Target from TOML text; ``source`` names the file in error messages."""
     if not isinstance(text, str):
         raise TargetError(f"{source}: target text must be a str, got {show(text)}")
-    try:
-        table = tomllib.loads(text)
-    except RecursionError:
-        raise TargetError(f"{source}: malformed TOML: nested too deeply") from None
-    except tomllib.TOMLDecodeError as e:
-        raise TargetError(f"{source}: malformed TOML: {_one_line(e)}") from None
-    except ValueError as e:  # an integer longer than Python converts (4,300 digits)
-        raise TargetError(f"{source}: malformed TOML: {_one_line(e)[:ECHO_CHARS]}") from None
+    table = parse_toml(text, source, TargetError)
     try:
         return Target(**_record_kwargs(table, Target, ""), origin=source)
     except TargetError as e:

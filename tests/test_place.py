@@ -254,7 +254,8 @@ def test_overrides_change_one_roles_home_and_grid(capsys: Any, tmp_path: Any) ->
         ('[roles.q]\nhome = "l1_interleaved"\n', "unknown table [roles]"),
         ("[role.q]\ngrid = [16, 16]\n", "larger than"),
         ('[role.embed]\nhome = "l1_interleaved"\n', "live in DRAM"),
-        ("[role\n", "not valid TOML"),
+        ("[role\n", "malformed TOML"),
+        ("x = " + "9" * 5000 + "\n", "malformed TOML"),
     ],
 )
 def test_bad_overrides(capsys: Any, tmp_path: Any, text: str, message: str) -> None:

@@ -118,7 +118,9 @@ def test_user_policy_file(tmp_path: Path) -> None:
         ('[q]\nwidth = "bf16"\n', "unknown key 'width'"),
         ('[q]\nfidelity = "hifi5"\n', "fidelity = 'hifi5'"),
         ('[phase.training]\nweight = "bf16"\n', "unknown phase 'training'"),
-        ("[q\n", "not valid TOML"),
+        ("[q\n", "malformed TOML"),
+        ("x = " + "9" * 5000 + "\n", "malformed TOML"),
+        ("a = [" * 2000 + "\n", "malformed TOML"),
     ],
 )
 def test_bad_policy_files_are_one_line_errors(tmp_path: Path, text: str, message: str) -> None:
