@@ -244,6 +244,8 @@ def place_l1_greedy(
         if wanted is not None and wanted.in_dram:  # a DRAM home asked for: no L1 to try
             fallback, wanted = wanted, None
         want = l1_share(n.type, cores) if wanted is not None else 0
+        if cb + want > capacity:  # could never fit: to DRAM, without spilling anything for it
+            wanted, want = None, 0
         reading = {root[o] for o in n.operands}
         spilled: list[str] = []
         while held + cb + want > capacity and live:

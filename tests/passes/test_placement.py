@@ -167,3 +167,19 @@ def test_tt_metal_prefill_keeps_activations_in_dram() -> None:
     )
     homes = g.records(Placement)
     assert all(p.output_home is Home.DRAM_INTERLEAVED for p in homes.values())
+
+
+def test_a_result_too_large_for_l1_spills_nothing() -> None:
+    b = Builder()
+    a = b.add(Silu(), b.input("x", (32, 1024), BF16), name="a")  # 64 KiB: fits
+    big = b.add(Silu(), b.input("y", (32, 8192), BF16), name="big")  # 512 KiB: never fits
+    b.add(Add(), a, a, name="use_a")
+    b.add(Silu(), big, name="use_big")
+    g = b.graph
+    t = g.node("a").type
+    cb = circular_buffers([t, t], t)
+    one = attrs.evolve(N300, grid=(1, 1), mesh=(1, 2), l1_usable_bytes_per_core=l1_share(t, 1) + cb)
+    placed = place_l1_greedy(g, one)
+    # big can never fit beside its buffers: it goes to DRAM and a, which fits, is not evicted.
+    assert placed["big"].output_home is Home.DRAM_INTERLEAVED and not placed["big"].spilled
+    assert placed["use_a"].input_homes == (Home.L1_INTERLEAVED, Home.L1_INTERLEAVED)
