@@ -264,3 +264,17 @@ def test_bad_overrides(capsys: Any, tmp_path: Any, text: str, message: str) -> N
     assert main(["place", B11, "--phase", "decode", "--override", str(f)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_tensor_no_chip_can_hold_is_named_with_its_bytes(capsys: Any) -> None:
+    # 64 sequences x 131,071 cached positions x 8 KV heads x 128 in BF16, on one chip: one
+    # layer's K cache is 64 * 131071 * 1024 * 2 bytes, more than a chip's 12 GB.
+    argv = ["place", B11, "--phase", "decode", "--context", "131071", "--batch", "64"]
+    out = _json(capsys, *argv, "--tp", "off", "--precision", "bf16", "--json")
+    cache = 64 * 131071 * 1024 * 2
+    chip = out["chips"][0]
+    assert {"name": "text.0.attn.k_cache", "bytes": cache} in chip["unplaceable"]
+    assert not chip["fits"]
+    assert main([*argv, "--tp", "off", "--precision", "bf16"]) == 0
+    assert "cannot be placed anywhere: text.0.attn.k_cache" in capsys.readouterr().out
+    assert _json(capsys, "place", B11, "--json")["chips"][0]["unplaceable"] == []

@@ -105,6 +105,7 @@ def report(
 ) -> dict[str, Any]:
     """The ``place --json`` object of a counted graph (flops, bytes, params, memory ran)."""
     from irperf.ops import MatMul, Source
+    from irperf.ops.taxonomy import ALIASES
     from irperf.roles import Role
     from passes.bytes import PlacedTraffic
     from passes.flops import FlopCount
@@ -178,6 +179,11 @@ def report(
         "peak_l1_bytes_per_core": summary.peak_l1_bytes_per_core,
         "peak_l1_op": summary.peak_l1_op,
         "spills": len(summary.spills),
+        "unplaceable": [
+            {"name": n.name, "bytes": n.type.nbytes}
+            for n in graph
+            if n.type.nbytes > capacity and not isinstance(n.op, ALIASES)  # views hold none
+        ],
     }
     return {
         "model": graph.meta.get("model"),
@@ -245,6 +251,11 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"does not fit: needs {_gb(needed)} ({fmt_int(needed)} B) per chip, "
             f"{_gb(chip['dram_capacity_bytes'])} available"
+        )
+    for t in chip["unplaceable"][:3]:
+        print(
+            f"cannot be placed anywhere: {t['name']} ({fmt_int(t['bytes'])} B) is larger than "
+            f"a chip's {_gb(chip['dram_capacity_bytes'])} of DRAM"
         )
     print(
         f"L1 ({out['strategy']}): peak {fmt_int(chip['peak_l1_bytes_per_core'])} B per core "
