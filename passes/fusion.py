@@ -36,6 +36,7 @@ from passes.fusion_greedy import (
 from passes.fusion_partition import Partition
 from passes.fusion_rules import MATMUL_LIKE, Strategy, get_strategy, match_pairs
 from passes.fusion_traffic import TrafficModel, Transfer, group_indices, transfers
+from passes.placement_walk import Placement
 from targets import Target, load_target
 from targets.loader import default_target
 
@@ -58,6 +59,16 @@ class FusionPlan:
     strategy: str
     groups: Mapping[str, FusionGroup]
     log: tuple[FusionStep, ...] = ()
+
+
+def resident_bytes(graph: Graph, target: Target) -> list[int]:
+    """Per node, the chip's L1 a placement's live tensors hold at its step, which a fused group
+    there cannot use (``Placement.resident_bytes_per_core`` on every core); empty when the graph
+    is not placed."""
+    if not graph.has_records(Placement):
+        return []
+    homes = graph.records(Placement)
+    return [homes[n.name].resident_bytes_per_core * target.cores for n in graph]
 
 
 def plan_fusion(
@@ -83,7 +94,7 @@ def plan_fusion(
         model = TrafficModel(graph, convention)
         compute = compute_seconds(graph, graph.records(FlopCount), t)
         limit = capacity_bytes(t) if capacity is None else capacity
-        part, log = greedy_fusion(graph, model, compute, t, limit)
+        part, log = greedy_fusion(graph, model, compute, t, limit, resident_bytes(graph, t))
     else:
         part = Partition(graph)
         try:

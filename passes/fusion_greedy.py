@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from attrs import Attribute, frozen
@@ -117,8 +117,11 @@ def greedy_fusion(
     compute_s: list[float],
     target: Target,
     capacity: int,
+    resident: Sequence[int] = (),
 ) -> tuple[Partition, list[FusionStep]]:
-    """Priority fusion over ``graph``; the partition and the log of the steps taken."""
+    """Priority fusion over ``graph``; the partition and the log of the steps taken.
+    ``resident``: per node, the bytes of one chip's L1 that a placement's live tensors hold at
+    its step (none: the whole capacity is the group's)."""
     part = Partition(graph)
     costs = GroupCosts(model, compute_s, target, chips_pooled(graph, target))
     n = len(part)
@@ -131,9 +134,11 @@ def greedy_fusion(
     def consider(a: int, b: int, producer: int, consumer: int) -> None:
         if part.source[a] or part.source[b]:
             return
-        merged = costs.evaluate(part.members[a] + part.members[b])
+        members = part.members[a] + part.members[b]
+        merged = costs.evaluate(members)
         before, after = state[a].time_s + state[b].time_s, merged.time_s
-        if merged.working_bytes > capacity or before - after <= MIN_RELATIVE_GAIN * before:
+        room = capacity - max((resident[i] for i in members), default=0) if resident else capacity
+        if merged.working_bytes > room or before - after <= MIN_RELATIVE_GAIN * before:
             return
         entry = (after - before, next(tie), a, b, version[a], version[b], producer, consumer)
         heapq.heappush(heap, entry)

@@ -13,17 +13,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from irperf.graph import Graph
-from irperf.ops import Source
+from irperf.ops import Collective, MemoryMove, Source
+
+ALONE = (Source, Collective, MemoryMove)
 
 
 class Partition:
-    """Groups of node indices (the graph's topological order); sources always stay alone."""
+    """Groups of node indices (the graph's topological order). Sources always stay alone, and
+    so do collectives and the placement's copies: a fused kernel runs on one chip, so no group
+    spans chips, and a spill or reshard is a move between homes, not work to fuse."""
 
     def __init__(self, graph: Graph) -> None:
         nodes = list(graph)
         self.names = [n.name for n in nodes]
         self.index = {name: i for i, name in enumerate(self.names)}
-        self.source = [isinstance(n.op, Source) for n in nodes]
+        self.source = [isinstance(n.op, ALONE) for n in nodes]
         self.preds = [tuple(dict.fromkeys(self.index[o] for o in n.operands)) for n in nodes]
         succs: list[list[int]] = [[] for _ in nodes]
         for i, ps in enumerate(self.preds):

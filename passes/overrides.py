@@ -8,7 +8,7 @@ A TOML file::
     [node."text.0.attn.wq"]      # one node (wins over its role)
     home = "l1_width_sharded"
 
-``home`` is one of the homes of ``passes.placement.Home`` (a source takes a DRAM home, a result
+``home`` is one of the homes of ``irperf.homes.Home`` (a source takes a DRAM home, a result
 any); ``grid`` is [rows, cols] within the target's compute grid (checked where it is used).
 Unknown tables, keys, roles, homes or bad grids are one-line errors naming the table.
 """
@@ -24,16 +24,9 @@ from attrs import field, frozen
 from irperf.checks import parse_toml, read_input_text, show
 from irperf.errors import PassError
 from irperf.graph import Node
+from irperf.homes import HOMES
 from irperf.roles import ROLES, Role
 
-HOMES = (
-    "dram_interleaved",
-    "dram_sharded",
-    "l1_interleaved",
-    "l1_height_sharded",
-    "l1_width_sharded",
-    "l1_block_sharded",
-)
 KEYS = ("home", "grid")
 
 

@@ -1,98 +1,80 @@
 """The ``place`` pass: where every tensor lives on the chip (its memory home), per strategy.
 
-Homes, as TT-NN names them (``wormhole.md``, placement vocabulary): ``dram_interleaved`` (pages
-round-robin over the 12 DRAM banks), ``dram_sharded`` (split over the banks), ``l1_interleaved``
-(over every core's L1), ``l1_height_sharded``, ``l1_width_sharded`` and ``l1_block_sharded``
-(split over a core grid by rows, columns or both).
-
-Per node the record holds its result's home and, one per operand, the home it reads that operand
-from. Strategies:
+Homes (``irperf.homes``): ``dram_interleaved``, ``dram_sharded``, ``l1_interleaved``,
+``l1_height_sharded``, ``l1_width_sharded``, ``l1_block_sharded``. Per node the record holds its
+result's home and, one per operand, the home it reads that operand from. Strategies:
 
 - ``dram``: every tensor in DRAM, interleaved: the simplest baseline, and what the ``bytes``
   pass already assumes (every operand read from DRAM, every result written there).
-- ``l1-greedy``: walk the ops in topological order; keep an op's result in L1 (interleaved over
-  the chip's cores) when it fits; on overflow spill the live L1 tensor whose next use is farthest
-  (tt-mlir's rule) to DRAM, and if the result still does not fit, write it to DRAM. Weights,
-  inputs, KV caches and the graph's results (read after it) live in DRAM; a view or an in-place
-  append lives where its storage does.
+- ``l1-greedy``: keep every result in L1 (interleaved over the chip's cores) while it fits; on
+  overflow spill the live L1 tensor whose next use is farthest (tt-mlir's rule).
 - ``tt-metal``: what tt-metal does for Llama 3.2 Vision: the vision encoder and prefill in DRAM,
   interleaved; in decode, matmul weights DRAM-sharded over the banks and activations
   width-sharded in L1 (within the same capacity walk; what does not fit goes to DRAM).
+- ``time``: like ``l1-greedy``, but a result goes to L1 only when that saves time
+  (``passes/placement_time.py``: per-chip roofline times, reshards costed), and on overflow the
+  live tensor that saves the least time per byte goes, only if the result saves more.
 
-L1 per core, the estimate every strategy is checked against (``l1_usable_bytes_per_core``):
-
-- a tensor in L1 holds ``ceil(tiles / cores)`` of its 32x32 tiles on each core (the busiest
-  core's share; tiles in the tensor's own format, scalar formats padded to whole tiles);
-- an op's circular buffers hold, double-buffered, one tile of each operand and one of its
-  result: ``2 x (sum of operand tile bytes + result tile bytes)`` per core;
-- the op's L1 use at its step is the live L1 tensors' shares (its operands and result included)
-  plus its circular buffers. No op ever exceeds the capacity: when even its circular buffers and
-  the tensors it must hold do not fit, every live tensor is spilled first.
-
-Spills are recorded where they happen (``PlacementSummary.spills``) and their DRAM write is
-charged to the op at which they happen. The ``time`` strategy (homes chosen by the time they
-save) comes with the time model; a strategy this pass does not have is refused by name.
+The capacity walk, the L1 estimate every strategy is checked against, spills and reshards:
+``passes/placement_walk.py``. Spills and reshards are real ops in the placed graph
+(``irperf.ops.Spill``, ``Reshard``; ``passes/placement_moves.py``) with their own bytes, so the
+pass is a transform when the walk needs any: count after placing.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import ClassVar, Literal
 
 from attrs import field, frozen
 from attrs.converters import optional
 
-from irperf.dtypes import tile_count
 from irperf.errors import PassError
 from irperf.graph import Graph, Node
+from irperf.homes import Home
 from irperf.ops import Source, Weight
-from irperf.ops.taxonomy import ALIASES
-from irperf.pass_manager import AnalysisPass, one_of, register_pass
+from irperf.pass_manager import AnalysisPass, PassResult, one_of, register_pass
 from irperf.roles import LINEAR_ROLES
 from irperf.rules import RuleContext
-from irperf.types import TensorType
 from passes.bytes import LINK, WRITES, PlacedTraffic, literal_names, operand_reads
 from passes.conventions import CONVENTIONS, Convention, counts
 from passes.overrides import Overrides, load_overrides
+from passes.placement_moves import materialize
+from passes.placement_time import l1_gains
+from passes.placement_walk import (
+    DRAM,
+    L1,
+    HomeRule,
+    Placement,
+    Spilled,
+    Walk,
+    buffers_of,
+    tiled_bytes,
+    walk,
+)
 from passes.precision import node_phase
 from targets import Target
 from targets.loader import load_target
 
+__all__ = [
+    "STRATEGIES",
+    "Home",
+    "PlacePass",
+    "PlacedBytesPass",
+    "Placement",
+    "PlacementSummary",
+    "Spilled",
+    "buffers_of",
+    "place_dram",
+    "place_l1_greedy",
+    "placed_traffic",
+    "tiled_bytes",
+]
 
-class Home(enum.Enum):
-    DRAM_INTERLEAVED = "dram_interleaved"
-    DRAM_SHARDED = "dram_sharded"
-    L1_INTERLEAVED = "l1_interleaved"
-    L1_HEIGHT_SHARDED = "l1_height_sharded"
-    L1_WIDTH_SHARDED = "l1_width_sharded"
-    L1_BLOCK_SHARDED = "l1_block_sharded"
-
-    @property
-    def in_dram(self) -> bool:
-        return self.value.startswith("dram")
-
-
-@frozen(kw_only=True)
-class Placement:
-    """Where a node's result lives, where it reads each operand from, its L1 use per core at its
-    step (live L1 tensors and its circular buffers), and the bytes per chip it spills."""
-
-    output_home: Home
-    input_homes: tuple[Home, ...]
-    l1_bytes_per_core: int = 0
-    spilled: tuple[str, ...] = ()
-    """The L1 tensors (by node) this step spills to DRAM to make room."""
-    spilled_bytes: int = 0
-
-
-@frozen
-class Spill:
-    """At node ``at``, the L1 tensor of node ``tensor`` (``nbytes`` per chip) goes to DRAM."""
-
-    at: str
-    tensor: str
-    nbytes: int
+Strategy = Literal["dram", "tt-metal", "l1-greedy", "time"]
+STRATEGIES: tuple[str, ...] = ("dram", "tt-metal", "l1-greedy", "time")
+TILED = frozenset({"tt-metal", "l1-greedy", "time"})
+"""Strategies that lay tensors out in 32x32 tiles, whose DRAM and NoC bytes count whole tiles."""
 
 
 @frozen
@@ -101,47 +83,13 @@ class PlacementSummary:
 
     strategy: str
     tiled: bool
-    """Whether tensors are in TILE layout (``tt-metal``, ``l1-greedy``: as the device computes;
-    ``dram``: the bytes pass's exact counts, the baseline)."""
+    """Whether tensors are in TILE layout (``tt-metal``, ``l1-greedy``, ``time``: as the device
+    computes; ``dram``: the bytes pass's exact counts, the baseline)."""
     capacity_bytes_per_core: int
     peak_l1_bytes_per_core: int
     peak_l1_op: str | None
-    spills: tuple[Spill, ...]
-
-
-Strategy = Literal["dram", "tt-metal", "l1-greedy"]
-STRATEGIES: tuple[str, ...] = ("dram", "tt-metal", "l1-greedy")
-TILED = frozenset({"tt-metal", "l1-greedy"})
-"""Strategies that lay tensors out in 32x32 tiles, whose DRAM and NoC bytes count whole tiles."""
-DRAM, L1 = Home.DRAM_INTERLEAVED, Home.L1_INTERLEAVED
-
-
-def tiled_bytes(t: TensorType) -> int:
-    """``t`` in TILE layout: whole 32x32 tiles of its format."""
-    return tile_count(t.shape) * t.dtype.tile_bytes
-
-
-def l1_share(t: TensorType, cores: int) -> int:
-    """Bytes of ``t`` the busiest of ``cores`` holds: its tiles divided over the cores."""
-    return -(-tile_count(t.shape) // cores) * t.dtype.tile_bytes
-
-
-def circular_buffers(ins: Sequence[TensorType], out: TensorType) -> int:
-    """Per core: one tile of each operand and of the result, double-buffered."""
-    return 2 * (sum(t.dtype.tile_bytes for t in ins) + out.dtype.tile_bytes)
-
-
-def buffers_of(graph: Graph, node: Node, target: Target) -> int:
-    """The node's circular buffers per core, or a PassError when L1 cannot hold even those."""
-    if isinstance(node.op, Source):
-        return 0
-    cb = circular_buffers(graph.operand_types(node), node.type)
-    if cb > target.l1_usable_bytes_per_core:
-        raise PassError(
-            f"pass 'place': {target.label} has {target.l1_usable_bytes_per_core:,} B of L1 per "
-            f"core, less than the {cb:,} B of circular buffers of '{node.name}'"
-        )
-    return cb
+    spills: tuple[Spilled, ...]
+    reshards: int = 0
 
 
 def place_dram(graph: Graph, target: Target) -> dict[str, Placement]:
@@ -153,11 +101,6 @@ def place_dram(graph: Graph, target: Target) -> dict[str, Placement]:
             output_home=DRAM, input_homes=tuple(DRAM for _ in n.operands), l1_bytes_per_core=cb
         )
     return out
-
-
-HomeRule = Callable[[Graph, Node], "Home | None"]
-"""A strategy's choice per node: for a source, its home; for a result, the L1 home it would
-like (None: DRAM, interleaved)."""
 
 
 def greedy_homes(graph: Graph, node: Node) -> Home | None:
@@ -202,84 +145,28 @@ def overridden(rule: HomeRule, overrides: Overrides) -> HomeRule:
 def place_l1_greedy(
     graph: Graph, target: Target, rule: HomeRule = greedy_homes
 ) -> dict[str, Placement]:
-    """Homes by ``rule`` within L1 capacity (the module docstring's walk and spill rule).
-    Linear in graph size but for the farthest-next-use search, which scans the live L1 tensors
-    (a handful at any step)."""
-    nodes = list(graph)
-    index = {n.name: i for i, n in enumerate(nodes)}
-    cores, capacity = target.cores, target.l1_usable_bytes_per_core
-    root: dict[str, str] = {}
-    uses: dict[str, list[int]] = {}  # storage -> the steps that read it, in order
-    for i, n in enumerate(nodes):
-        root[n.name] = root[n.operands[0]] if isinstance(n.op, ALIASES) else n.name
-        for o in n.operands:
-            uses.setdefault(root[o], []).append(i)
-    read = {o for n in nodes for o in n.operands}
-    pinned = {root[t] for t in graph.kv_cache.names}  # outlive the step: DRAM
-    pinned |= {root[n.name] for n in nodes if n.name not in read}  # read after the graph
-    live: dict[str, int] = {}  # storage in L1 -> bytes per core
-    held = 0  # sum of live
-    cursor: dict[str, int] = {}  # storage -> how many of its uses have passed
-    home: dict[str, Home] = {}
-    out: dict[str, Placement] = {}
+    """The walk's placements under ``rule`` (the moves it needs: ``walk``)."""
+    return dict(walk(graph, target, rule).placements)
 
-    def next_use(s: str, step: int) -> int:
-        steps = uses.get(s, [])
-        k = cursor.get(s, 0)
-        while k < len(steps) and steps[k] < step:
-            k += 1
-        cursor[s] = k
-        return steps[k] if k < len(steps) else len(nodes)
 
-    for i, n in enumerate(nodes):
-        if isinstance(n.op, Source):
-            home[n.name] = rule(graph, n) or DRAM
-            out[n.name] = Placement(output_home=home[n.name], input_homes=())
-            continue
-        storage = root[n.name]
-        cb = buffers_of(graph, n, target)
-        own = storage == n.name
-        wanted = rule(graph, n) if own and storage not in pinned else None
-        fallback = DRAM
-        if wanted is not None and wanted.in_dram:  # a DRAM home asked for: no L1 to try
-            fallback, wanted = wanted, None
-        want = l1_share(n.type, cores) if wanted is not None else 0
-        if cb + want > capacity:  # could never fit: to DRAM, without spilling anything for it
-            wanted, want = None, 0
-        reading = {root[o] for o in n.operands}
-        spilled: list[str] = []
-        while held + cb + want > capacity and live:
-            # tt-mlir's rule: the tensor used farthest away goes; this op's operands last
-            candidates = [s for s in live if s not in reading] or list(live)
-            victim = max(candidates, key=lambda s: (next_use(s, i), s))
-            spilled.append(victim)
-            home[victim] = DRAM
-            held -= live.pop(victim)
-        if own:
-            keep = wanted is not None and held + cb + want <= capacity
-            home[n.name] = wanted if keep and wanted is not None else fallback
-            if keep:
-                live[n.name] = want
-                held += want
-        else:
-            home[n.name] = home[storage]
-        out[n.name] = Placement(
-            output_home=home[n.name],
-            input_homes=tuple(home[root[o]] for o in n.operands),
-            l1_bytes_per_core=held + cb,
-            spilled=tuple(spilled),
-            spilled_bytes=sum(tiled_bytes(nodes[index[v]].type) for v in spilled),
-        )
-        for s in reading | {storage}:  # free what no later step reads
-            if s in live and next_use(s, i + 1) == len(nodes):
-                held -= live.pop(s)
-    return out
+def time_homes(graph: Graph, node: Node) -> Home | None:
+    """``time``: sources in DRAM, results in L1 (interleaved) where the value says so."""
+    return greedy_homes(graph, node)
+
+
+RULES: Mapping[str, HomeRule] = {
+    "l1-greedy": greedy_homes,
+    "tt-metal": tt_metal_homes,
+    "dram": dram_homes,
+    "time": time_homes,
+}
 
 
 @register_pass
 @frozen(kw_only=True)
 class PlacePass(AnalysisPass):
-    """Memory homes of every tensor by a strategy (``dram`` today; see the module docstring)."""
+    """Memory homes of every tensor by a strategy (see the module docstring); a transform when
+    the walk spills or reshards (the copies become ops), an analysis otherwise."""
 
     name: ClassVar[str] = "place"
     summary: ClassVar[str] = "memory home of every tensor (DRAM, L1, sharding) by a strategy"
@@ -289,24 +176,38 @@ class PlacePass(AnalysisPass):
     overrides: Overrides | None = field(default=None, converter=optional(load_overrides))
     """A user's homes per role or node (``passes/overrides.py``), over the strategy's."""
 
-    def analyze(self, graph: Graph) -> dict[str, Placement]:
-        rules = {"l1-greedy": greedy_homes, "tt-metal": tt_metal_homes, "dram": dram_homes}
-        rule = rules[self.strategy]
+    def walk(self, graph: Graph) -> Walk:
+        rule = RULES[self.strategy]
         if self.overrides is not None:
-            return place_l1_greedy(graph, self.target, overridden(rule, self.overrides))
-        if self.strategy == "dram":
-            return place_dram(graph, self.target)
-        return place_l1_greedy(graph, self.target, rule)
+            rule = overridden(rule, self.overrides)
+        elif self.strategy == "dram":
+            return Walk(place_dram(graph, self.target), ())
+        gains = l1_gains(graph, self.target, rule) if self.strategy == "time" else None
+        return walk(graph, self.target, rule, gains)
 
-    def summarize(self, graph: Graph, records: Mapping[str, Placement]) -> PlacementSummary:
+    def analyze(self, graph: Graph) -> dict[str, Placement]:
+        return dict(self.walk(graph).placements)
+
+    def run(self, graph: Graph) -> PassResult:
+        done = self.walk(graph)
+        placed, records = graph, dict(done.placements)
+        if done.moves:
+            placed, records = materialize(graph, done)
+        placed.set_records(Placement, records)
+        placed.set_graph_record(self.summarize_walk(graph, records, done))
+        return PassResult(placed, modified=bool(done.moves))
+
+    def summarize_walk(
+        self, graph: Graph, records: Mapping[str, Placement], done: Walk
+    ) -> PlacementSummary:
         peak, where = 0, None
         for name, p in records.items():
             if p.l1_bytes_per_core > peak:
                 peak, where = p.l1_bytes_per_core, name
         spills = tuple(
-            Spill(name, victim, tiled_bytes(graph.node(victim).type))
-            for name, p in records.items()
-            for victim in p.spilled
+            Spilled(m.before, m.tensor, tiled_bytes(graph.node(m.tensor).type))
+            for m in done.moves
+            if m.kind == "spill"
         )
         return PlacementSummary(
             strategy=self.strategy,
@@ -315,6 +216,7 @@ class PlacePass(AnalysisPass):
             peak_l1_bytes_per_core=peak,
             peak_l1_op=where,
             spills=spills,
+            reshards=sum(m.kind == "reshard" for m in done.moves),
         )
 
 
@@ -322,7 +224,8 @@ def placed_traffic(
     graph: Graph, placement: Mapping[str, Placement], convention: Convention, tiled: bool = False
 ) -> dict[str, PlacedTraffic]:
     """Each node's reads and writes (the ``bytes`` pass's tables) charged to DRAM where the
-    tensor's home is DRAM and to the NoC where it is L1; a spill writes its tensor to DRAM.
+    tensor's home is DRAM and to the NoC where it is L1 (a spill op reads its tensor from L1 and
+    writes it to DRAM).
     ``tiled``: tensors in TILE layout count whole 32x32 tiles (``RuleContext.nbytes``)."""
     literals = literal_names(graph)
     options = {"tiled": tiled}
@@ -345,7 +248,7 @@ def placed_traffic(
                 noc += w
         out[node.name] = PlacedTraffic(
             bytes_read=dram,
-            bytes_written=written + p.spilled_bytes,
+            bytes_written=written,
             link_bytes=link,
             noc_bytes=noc,
         )

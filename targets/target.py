@@ -58,6 +58,7 @@ _BYTES = _between(1, 2**50, integer=True)  # up to 1 PiB
 _RATE = _between(1e3, 1e17)  # FLOP/s per core
 _OPTIONAL_RATE = _between(1e3, 1e17, optional=True)
 _BANDWIDTH = _between(1e6, 1e16)  # B/s
+_OPTIONAL_BANDWIDTH = _between(1e6, 1e16, optional=True)
 _SECONDS = _between(0.0, 1.0)
 _CLOCK = _between(1e6, 1e11)  # Hz
 _COUNT = _between(1, 4096, integer=True)
@@ -145,6 +146,11 @@ class Target:
     sfpu_flops_per_s_per_core: float | None = field(default=None, validator=_OPTIONAL_RATE)
     eltwise_add_flops_per_s_per_core: float | None = field(default=None, validator=_OPTIONAL_RATE)
     eltwise_mul_flops_per_s_per_core: float | None = field(default=None, validator=_OPTIONAL_RATE)
+    noc_bandwidth_bytes_per_s_per_core: float | None = field(
+        default=None, validator=_OPTIONAL_BANDWIDTH
+    )
+    """What one core moves to and from other cores' L1 over the on-chip network (None: the
+    reference has no figure); a chip's total is ``cores *`` this."""
     sources: tuple[str, ...]
     origin: str = field(default="", eq=False, repr=False)
     """The file the target was read from (set by the loader, never by the file), for messages."""

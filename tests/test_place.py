@@ -184,7 +184,7 @@ def test_dram_strategy_homes_every_tensor_in_dram(capsys: Any) -> None:
         assert op["input_homes"] == ["dram_interleaved"] * len(op["input_homes"])
     wq = next(op for op in out["ops"] if op["name"] == "text.0.attn.wq")
     assert len(wq["input_homes"]) == 2  # the activation and the weight
-    assert main(["place", B11, "--strategy", "time"]) == 2  # not yet a strategy
+    assert main(["place", B11, "--strategy", "fastest"]) == 2  # not a strategy
     assert "invalid choice" in capsys.readouterr().err
 
 

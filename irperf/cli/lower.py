@@ -104,15 +104,15 @@ def run(args: argparse.Namespace) -> int:
         from passes.tensor_parallel import tensor_parallel
 
         graph = tensor_parallel(graph, args.tp)
+    homes = None
+    if args.color == "home":  # the placed graph: its spills and reshards are drawn too
+        from passes.placement import Placement
+
+        graph = run_passes(graph, f"place{{strategy={args.strategy or 'tt-metal'}}}")
+        homes = {k: p.output_home.value for k, p in graph.records(Placement).items()}
     if args.annotate:
         c = args.convention or "matmul-only"
         graph = run_passes(graph, f"flops{{convention={c}}},bytes{{convention={c}}}")
-    homes = None
-    if args.color == "home":
-        from passes.placement import Placement
-
-        placed = run_passes(graph, f"place{{strategy={args.strategy or 'tt-metal'}}}")
-        homes = {k: p.output_home.value for k, p in placed.records(Placement).items()}
     for fmt in ("dot", "svg", "png"):
         path = getattr(args, fmt)
         if path:

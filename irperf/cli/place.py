@@ -27,7 +27,7 @@ from irperf.cli.common import (
 from irperf.cli.machine import add_machine_args, machine_choice, machine_passes
 from irperf.units import GB
 
-STRATEGIES = ("dram", "tt-metal", "l1-greedy")
+STRATEGIES = ("dram", "tt-metal", "l1-greedy", "time")
 """``--strategy`` choices (``passes.placement.STRATEGIES``, not imported here: the parser is
 built before any pass module loads; a test keeps the two equal)."""
 
@@ -44,8 +44,9 @@ def add_parsers(sub: Any) -> None:
         choices=STRATEGIES,
         default="dram",
         help="memory homes: dram (every tensor in DRAM, interleaved; default), tt-metal (decode "
-        "weights DRAM-sharded, activations width-sharded in L1) or l1-greedy (results kept in "
-        "L1 while they fit, the farthest next use spilled)",
+        "weights DRAM-sharded, activations width-sharded in L1), l1-greedy (results kept in "
+        "L1 while they fit, the farthest next use spilled) or time (L1 where it saves the most "
+        "time, by the per-chip roofline)",
     )
     p.add_argument(
         "--override",
@@ -88,7 +89,8 @@ def placement(args: argparse.Namespace) -> dict[str, Any]:
     options = {"strategy": args.strategy, "target": target, "overrides": overrides}
     homes = build_pass(get_pass("place"), options)
     placed = f"placed-bytes{{convention={args.convention}}}"
-    passes = [*machine_passes(chips, pattern, policy), count, "params", "memory", tiles, homes]
+    # Placing first: its spills and reshards are ops that every count must see.
+    passes = [*machine_passes(chips, pattern, policy), homes, count, "params", "memory", tiles]
     passes.append(placed)
     graph = run_passes(graph, passes)
     return report(graph, target, chips, pattern, args.convention, args.strategy, args.override)
@@ -179,6 +181,7 @@ def report(
         "peak_l1_bytes_per_core": summary.peak_l1_bytes_per_core,
         "peak_l1_op": summary.peak_l1_op,
         "spills": len(summary.spills),
+        "reshards": summary.reshards,
         "unplaceable": [
             {"name": n.name, "bytes": n.type.nbytes}
             for n in graph
@@ -259,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
         )
     print(
         f"L1 ({out['strategy']}): peak {fmt_int(chip['peak_l1_bytes_per_core'])} B per core "
-        f"at {chip['peak_l1_op']}, {chip['spills']} spills"
+        f"at {chip['peak_l1_op']}, {chip['spills']} spills, {chip['reshards']} reshards"
     )
     print()
     print(

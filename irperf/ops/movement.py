@@ -1,4 +1,5 @@
-"""Data movement: reshape, transpose, slice, pad, concat, expand, cache append. No arithmetic."""
+"""Data movement: reshape, transpose, slice, pad, concat, expand, cache append, and the
+placement's spill and reshard. No arithmetic."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import ClassVar
 
 from attrs import field, frozen
 
+from irperf.homes import Home
 from irperf.layout import Layout
 from irperf.ops import spmd
 from irperf.ops.base import Op, OpFamily, normalize_axis
@@ -169,3 +171,39 @@ class Expand(Movement):
             if d not in (1, target):
                 raise self.fail(f"cannot expand {x} to {self.shape}")
         return x.with_shape(self.shape)
+
+
+@frozen(kw_only=True)
+class MemoryMove(Movement):
+    """A tensor copied to memory home ``home`` (``irperf.homes``): the same values, shape,
+    format and split, somewhere else on the chip. The placement inserts these; a model never
+    does."""
+
+    home: Home
+
+    def _infer(self, inputs: Sequence[TensorType]) -> TensorType:
+        if not isinstance(self.home, Home):
+            raise self.fail(f"home must be an irperf.homes.Home, got {self.home!r:.40}")
+        return inputs[0]
+
+    def layout_of(self, inputs: Sequence[TensorType], out: TensorType) -> Layout:
+        return inputs[0].layout
+
+    def describe(self) -> str:
+        return f"{self.kind} to {self.home.value}"
+
+
+@frozen(kw_only=True)
+class Spill(MemoryMove):
+    """An L1 tensor written to DRAM to make room (the placement's spill rule); its later
+    readers read the copy."""
+
+    kind: ClassVar[str] = "spill"
+
+
+@frozen(kw_only=True)
+class Reshard(MemoryMove):
+    """A tensor copied into the L1 layout one consumer must read it in (another sharding, or a
+    DRAM tensor into the sharded L1 a DRAM-sharded matmul reads)."""
+
+    kind: ClassVar[str] = "reshard"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from irperf.ops.attention import Attention
 from irperf.ops.base import Op
 from irperf.ops.linalg import Conv2d, MatMul
-from irperf.ops.movement import CacheAppend, Reshape
+from irperf.ops.movement import CacheAppend, MemoryMove, Reshape
 
 CONTRACTIONS: tuple[type[Op], ...] = (MatMul, Conv2d, Attention)
 """Matrix-engine work: what the ``matmul-only`` convention counts (PyTorch's FlopCounterMode,
@@ -15,3 +15,6 @@ VIEWS: tuple[type[Op], ...] = (Reshape,)
 """Ops whose result is their operand's storage, and which move nothing."""
 ALIASES: tuple[type[Op], ...] = (*VIEWS, CacheAppend)
 """Ops whose result lives in their first operand's storage: readers of the result read it."""
+PLACEMENT_MOVES: tuple[type[Op], ...] = (MemoryMove,)
+"""Copies the placement adds (spills, reshards): real traffic under every convention, since no
+FLOP convention narrows where a placement puts bytes."""

@@ -1,0 +1,113 @@
+"""The ``time`` strategy's objective: the time each result saves by living in L1.
+
+Each op's time is its per-chip roofline, ``max(compute, DRAM bytes / DRAM bandwidth, NoC bytes /
+NoC bandwidth)``: compute is its padded FLOPs (``Op.contractions``; other ops cost no matrix
+time) at one chip's peak for its format and fidelity; bytes are every operand read and the
+result written in TILE layout, as ``placed-bytes`` counts them under ``full``. A result's value
+is what its producer and every reader save when that tensor's bytes move from DRAM to the NoC,
+every other tensor in DRAM (so values add, and each is computed once: linear in graph size),
+less the reshards its L1 home would force on a reader (a read and a write of the copy on the NoC,
+``passes/placement_walk.py``'s rule). A compute-bound chain saves nothing and stays in DRAM,
+leaving L1 to the memory-bound ops that gain from it: magnitudes, not a lexicographic order of
+preferences (tt-mlir's finding). Issue 10's per-op time model replaces the roofline here when it
+lands.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Mapping
+
+from attrs import frozen
+
+from irperf.errors import PassError
+from irperf.graph import Graph
+from irperf.homes import Home
+from irperf.ops import Source
+from irperf.ops.taxonomy import ALIASES
+from irperf.rules import RuleContext
+from passes.bytes import WRITES, literal_names, operand_reads
+from passes.placement_walk import DRAM, HomeRule, reshards_needed
+from passes.roofline import compute_dtype
+from targets import Target
+
+TILED = {"tiled": True}
+
+
+@frozen
+class Gains:
+    """Per result, the seconds per chip its L1 home saves at each step that writes or reads it
+    (steps in graph order), and what spilling it would cost (its L1 read and DRAM write)."""
+
+    steps: Mapping[str, tuple[int, ...]]
+    suffix: Mapping[str, tuple[float, ...]]
+    """``suffix[s][k]``: the saving of steps ``steps[s][k:]`` together."""
+    spill_s: Mapping[str, float]
+
+    def total(self, s: str) -> float:
+        found = self.suffix.get(s)
+        return found[0] if found else 0.0
+
+    def after(self, s: str, step: int) -> float:
+        """What ``s`` still saves from ``step`` on, where it stays in L1."""
+        steps = self.steps.get(s)
+        if not steps:
+            return 0.0
+        k = bisect.bisect_left(steps, step)
+        return self.suffix[s][k] if k < len(steps) else 0.0
+
+
+def l1_gains(graph: Graph, target: Target, rule: HomeRule) -> Gains:
+    """Seconds per chip that each result saves in the L1 home ``rule`` asks for, per step."""
+    if target.noc_bandwidth_bytes_per_s_per_core is None:
+        raise PassError(
+            f"pass 'place': strategy 'time' needs the NoC rate, and {target.label} has no "
+            f"noc_bandwidth_bytes_per_s_per_core"
+        )
+    noc = target.noc_bandwidth_bytes_per_s_per_core * target.cores
+    dram = target.dram_bandwidth_bytes_per_s_per_chip
+    literals = literal_names(graph)
+    root: dict[str, str] = {}
+    wanted: dict[str, Home] = {}
+    value: dict[str, list[tuple[int, float]]] = {}
+    spill: dict[str, float] = {}
+    for step, node in enumerate(graph):
+        name = node.name
+        root[name] = root[node.operands[0]] if isinstance(node.op, ALIASES) else name
+        wanted[name] = rule(graph, node) or DRAM
+        if isinstance(node.op, Source):
+            continue
+        ctx = RuleContext.of(graph, node, options=TILED)
+        reads = operand_reads(graph, ctx, literals)
+        written = WRITES.lookup(node)(ctx)
+        products = node.op.contractions(ctx.inputs, node.type)
+        flops = sum(c.padded_flops for c in products)
+        compute = 0.0
+        if flops:
+            dt = compute_dtype(graph, node).name
+            compute = flops / target.peak_flops_per_s_per_chip(dt, node.fidelity)
+        moved = sum(reads) + written
+        if root[name] == name and written:
+            value.setdefault(name, []).append((step, _saved(compute, moved, written, dram, noc)))
+            spill[name] = max(written / dram, written / noc)  # a spill op: roofline time
+        homes = [wanted[root[o]] for o in node.operands]
+        for k, (o, b) in enumerate(zip(node.operands, reads, strict=True)):
+            s = root[o]
+            if not b or isinstance(graph.node(s).op, Source):
+                continue
+            gain = _saved(compute, moved, b, dram, noc)
+            if k in reshards_needed(node, homes, wanted[name]) and not homes[k].in_dram:
+                gain -= 2 * b / noc  # the copy its L1 home forces: read and written on the NoC
+            value.setdefault(s, []).append((step, gain))
+    steps = {s: tuple(k for k, _ in gains) for s, gains in value.items()}
+    suffix = {
+        s: tuple(itertools.accumulate(reversed([g for _, g in gains])))[::-1]
+        for s, gains in value.items()
+    }
+    return Gains(steps, suffix, spill)
+
+
+def _saved(compute_s: float, moved: int, b: int, dram: float, noc: float) -> float:
+    """What an op moving ``moved`` bytes saves when ``b`` of them come from L1 instead."""
+    return max(compute_s, moved / dram) - max(compute_s, (moved - b) / dram, b / noc)
