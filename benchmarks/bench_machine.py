@@ -1,6 +1,7 @@
 """Time the machine transforms: tensor-parallel + a precision policy, on the 90B full prefill
 graph for T3000 (8 chips) and n300 (2), and on text decoders of growing depth (linear in size);
-then the l1-greedy placement on the same graphs.
+then the placement (the whole ``place`` pass: walk, spills and reshards as ops) under
+l1-greedy and time on the same graphs.
 
     python benchmarks/bench_machine.py [--repeats 7]
 """
@@ -14,7 +15,7 @@ from timing import median_ms
 
 import irperf
 from lowering import load_model_config
-from passes.placement import place_l1_greedy
+from passes.placement import PlacePass
 from passes.precision import apply_policy, load_policy
 from passes.tensor_parallel import tensor_parallel
 from targets import load_target
@@ -42,18 +43,18 @@ def main() -> None:
         print(f"  {layers:3d} layers, {len(t):5,} nodes: {ms:6.1f} ms ({per_node:.1f} us/node)")
     t3000 = load_target("t3000")
     placed = apply_policy(tensor_parallel(g, 8), policy)
-    ms = median_ms(lambda: place_l1_greedy(placed, t3000), args.repeats)
-    print(f"place l1-greedy, 90B full prefill for T3000: {len(placed):,} nodes, {ms:.1f} ms")
-    for layers in (25, 50, 100):
-        cross = tuple(range(3, layers, 5))
-        text = attrs.evolve(base.text, num_hidden_layers=layers, cross_attention_layers=cross)
-        t = apply_policy(
-            tensor_parallel(irperf.lower(attrs.evolve(base, text=text), "text", phase="decode"), 8),
-            policy,
-        )
-        ms = median_ms(lambda t=t: place_l1_greedy(t, t3000), args.repeats)
-        per_node = 1e3 * ms / len(t)
-        print(f"  {layers:3d} layers, {len(t):5,} nodes: {ms:6.1f} ms ({per_node:.1f} us/node)")
+    for strategy in ("l1-greedy", "time"):
+        place = PlacePass(strategy=strategy, target=t3000)
+        ms = median_ms(lambda p=place: p.run(placed.clone()), args.repeats)
+        print(f"place {strategy}, 90B full prefill for T3000: {len(placed):,} nodes, {ms:.1f} ms")
+        for layers in (25, 50, 100):
+            cross = tuple(range(3, layers, 5))
+            text = attrs.evolve(base.text, num_hidden_layers=layers, cross_attention_layers=cross)
+            decoder = irperf.lower(attrs.evolve(base, text=text), "text", phase="decode")
+            t = apply_policy(tensor_parallel(decoder, 8), policy)
+            ms = median_ms(lambda t=t, p=place: p.run(t.clone()), args.repeats)
+            per_node = 1e3 * ms / len(t)
+            print(f"  {layers:3d} layers, {len(t):5,} nodes: {ms:6.1f} ms ({per_node:.1f} us/node)")
 
 
 if __name__ == "__main__":

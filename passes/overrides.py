@@ -1,12 +1,20 @@
-"""A user's overrides of the placement: per role or per node, a memory home and a core grid.
+"""A user's placement policy: per op kind, role or node, and per phase, a memory home and a
+core grid.
 
 A TOML file::
 
-    [role.ff1]                   # every node of a role
+    [kind.matmul]                # every op of a kind (its ``Op.kind``)
+    grid = [8, 8]
+    [role.ff1]                   # every node of a role (wins over its kind)
     home = "dram_interleaved"
     grid = [4, 8]
-    [node."text.0.attn.wq"]      # one node (wins over its role)
+    [phase.decode.kind.matmul]   # the same, in one phase only (vision, prefill or decode)
+    grid = [4, 8]
+    [node."text.0.attn.wq"]      # one node (wins over everything)
     home = "l1_width_sharded"
+
+Precedence, key by key: the node's own entry, then its role's in its phase, its role's, its
+kind's in its phase, its kind's.
 
 ``home`` is one of the homes of ``irperf.homes.Home`` (a source takes a DRAM home, a result
 any); ``grid`` is [rows, cols] within the target's compute grid (checked where it is used).
@@ -25,6 +33,7 @@ from irperf.checks import parse_toml, read_input_text, show
 from irperf.errors import PassError
 from irperf.graph import Node
 from irperf.homes import HOMES
+from irperf.ops import Op
 from irperf.roles import ROLES, Role
 
 KEYS = ("home", "grid")
@@ -36,6 +45,10 @@ class Override:
     grid: tuple[int, int] | None = None
 
 
+PHASES = ("vision", "prefill", "decode")
+NONE = Override()
+
+
 @frozen
 class Overrides:
     """Parsed overrides: ``origin`` names the file for messages."""
@@ -43,12 +56,22 @@ class Overrides:
     origin: str
     roles: Mapping[Role, Override] = field(factory=dict)
     nodes: Mapping[str, Override] = field(factory=dict)
+    kinds: Mapping[str, Override] = field(factory=dict)
+    phases: Mapping[str, Overrides] = field(factory=dict)
+    """Per phase, its own kinds and roles."""
 
-    def for_node(self, node: Node) -> Override:
-        """The node's own override over its role's, key by key."""
-        mine = self.nodes.get(node.name, Override())
-        role = self.roles.get(node.role, Override()) if node.role is not None else Override()
-        return Override(mine.home or role.home, mine.grid or role.grid)
+    def for_node(self, node: Node, phase: str | None = None) -> Override:
+        """The module docstring's precedence, key by key."""
+        here = self.phases.get(phase) if phase is not None else None
+        chain = [self.nodes.get(node.name, NONE)]
+        if node.role is not None:
+            chain += [here.roles.get(node.role, NONE) if here else NONE]
+            chain += [self.roles.get(node.role, NONE)]
+        chain += [here.kinds.get(node.op.kind, NONE) if here else NONE]
+        chain += [self.kinds.get(node.op.kind, NONE)]
+        home = next((o.home for o in chain if o.home is not None), None)
+        grid = next((o.grid for o in chain if o.grid is not None), None)
+        return Override(home, grid)
 
 
 def load_overrides(path: str | os.PathLike[str] | Overrides) -> Overrides:
@@ -59,20 +82,64 @@ def load_overrides(path: str | os.PathLike[str] | Overrides) -> Overrides:
     text = os.fspath(path)
     where = f"placement overrides {show(text)}"
     data = parse_toml(read_input_text(text, where, PassError), where, PassError)
-    unknown = [k for k in data if k not in ("role", "node")]
+    unknown = [k for k in data if k not in ("role", "node", "kind", "phase")]
     if unknown:
-        raise PassError(f"{where}: unknown table [{unknown[0]}]; use [role.NAME] or [node.NAME]")
-    roles: dict[Role, Override] = {}
-    for name, entry in _table(where, "role", data.get("role", {})).items():
-        role = ROLES.get(name.lower())
-        if role is None:
-            raise PassError(f"{where}: [role.{name}] is not a role; roles: {', '.join(ROLES)}")
-        roles[role] = _override(where, f"role.{name}", entry)
+        raise PassError(
+            f"{where}: unknown table [{unknown[0]}]; use [kind.NAME], [role.NAME], "
+            f"[phase.PHASE.kind.NAME], [phase.PHASE.role.NAME] or [node.NAME]"
+        )
+    roles, kinds = _roles_kinds(where, "", data)
     nodes = {
         name: _override(where, f"node.{name}", entry)
         for name, entry in _table(where, "node", data.get("node", {})).items()
     }
-    return Overrides(text, roles, nodes)
+    phases: dict[str, Overrides] = {}
+    for phase, entry in _table(where, "phase", data.get("phase", {})).items():
+        if phase.lower() not in PHASES:
+            raise PassError(f"{where}: [phase.{phase}] is not a phase; phases: {', '.join(PHASES)}")
+        table = _table(where, f"phase.{phase}", entry)
+        bad = [k for k in table if k not in ("role", "kind")]
+        if bad:
+            raise PassError(
+                f"{where}: [phase.{phase}] has unknown table [{bad[0]}]; use kind or role"
+            )
+        r, k = _roles_kinds(where, f"phase.{phase}.", table)
+        phases[phase.lower()] = Overrides(text, r, {}, k)
+    return Overrides(text, roles, nodes, kinds, phases)
+
+
+def _roles_kinds(
+    where: str, prefix: str, data: Mapping[str, Any]
+) -> tuple[dict[Role, Override], dict[str, Override]]:
+    roles: dict[Role, Override] = {}
+    for name, entry in _table(where, f"{prefix}role", data.get("role", {})).items():
+        role = ROLES.get(name.lower())
+        if role is None:
+            raise PassError(
+                f"{where}: [{prefix}role.{name}] is not a role; roles: {', '.join(ROLES)}"
+            )
+        roles[role] = _override(where, f"{prefix}role.{name}", entry)
+    kinds: dict[str, Override] = {}
+    known = op_kinds()
+    for name, entry in _table(where, f"{prefix}kind", data.get("kind", {})).items():
+        if name.lower() not in known:
+            raise PassError(
+                f"{where}: [{prefix}kind.{name}] is not an op kind; kinds: {', '.join(known)}"
+            )
+        kinds[name.lower()] = _override(where, f"{prefix}kind.{name}", entry)
+    return roles, kinds
+
+
+def op_kinds() -> list[str]:
+    """Every op kind irperf knows (a user's op classes included once imported), sorted."""
+    seen: set[str] = set()
+    todo: list[type[Op]] = [Op]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if "kind" in vars(cls) and cls is not Op:
+            seen.add(cls.kind)
+    return sorted(seen)
 
 
 def _table(where: str, key: str, value: object) -> dict[str, Any]:

@@ -128,7 +128,7 @@ def overridden(rule: HomeRule, overrides: Overrides) -> HomeRule:
     """``rule`` with a user's homes where the overrides name one for the node (or its role)."""
 
     def choose(graph: Graph, node: Node) -> Home | None:
-        asked = overrides.for_node(node).home
+        asked = overrides.for_node(node, node_phase(graph, node)).home
         if asked is None:
             return rule(graph, node)
         home = Home(asked)

@@ -241,12 +241,15 @@ class _Walker:
             freed += self.live[s]
         return chosen
 
-    def copies(self, n: Node, out_home: Home) -> tuple[dict[int, Home], int]:
+    def copies(
+        self, n: Node, out_home: Home, types: Sequence[TensorType]
+    ) -> tuple[dict[int, Home], int]:
         """The reshards ``n`` needs with its result in ``out_home``, and their L1 per core."""
+        if isinstance(n.op, READS_ANY_HOME):
+            return {}, 0
         homes = [self.home[self.root[o]] for o in n.operands]
         need = reshards_needed(n, homes, out_home)
-        types = self.graph.operand_types(n)
-        return need, sum(l1_share(types[k], self.cores) for k in need)
+        return need, sum(l1_share(types[k], self.cores) for k in need) if need else 0
 
     def run(self) -> Walk:
         for i, n in enumerate(self.nodes):
@@ -260,7 +263,10 @@ class _Walker:
     def step(self, i: int, n: Node) -> None:
         root, home, live, capacity = self.root, self.home, self.live, self.capacity
         storage = root[n.name]
-        cb = buffers_of(self.graph, n, self.target)
+        types = self.graph.operand_types(n)
+        cb = circular_buffers(types, n.type)
+        if cb > capacity:
+            buffers_of(self.graph, n, self.target)  # the error naming the node
         own = storage == n.name
         wanted = self.rule(self.graph, n) if own and storage not in self.pinned else None
         fallback = DRAM
@@ -273,14 +279,14 @@ class _Walker:
         if cb + want > capacity:  # could never fit: to DRAM, without spilling anything for it
             wanted, want = None, 0
         reading = {root[o] for o in n.operands}
-        need, extra = self.copies(n, wanted or fallback)
+        need, extra = self.copies(n, wanted or fallback, types)
         victims = self.victims(cb + want + extra, i, reading)
         costly = self.value is not None and want > 0
         mine = self.density(n.name, i, worth, want) if costly else 0.0
         if costly and any(self.density(v, i, self.lost(v, i), live[v]) >= mine for v in victims):
             # time: the room costs more than the result saves; it goes to DRAM instead
             wanted, want = None, 0
-            need, extra = self.copies(n, fallback)
+            need, extra = self.copies(n, fallback, types)
             victims = self.victims(cb + extra, i, reading)
         for victim in victims:
             self.moves.append(Move("spill", victim, DRAM, n.name, home[victim], self.held))
@@ -290,7 +296,7 @@ class _Walker:
         if not keep:
             wanted, want = None, 0
         out_home = (wanted or fallback) if own else home[storage]
-        need, extra = self.copies(n, out_home)  # spilled operands, a DRAM result: fewer copies
+        need, extra = self.copies(n, out_home, types)  # spilled operands, a DRAM result: fewer
         if self.held + want + cb + extra > capacity:
             need, extra = {}, 0  # no room for the copies: read the operands where they are
         home[n.name] = out_home
@@ -298,7 +304,6 @@ class _Walker:
             live[n.name] = want
             self.held += want
         resident = sum(b for s, b in live.items() if s not in reading and s != storage)
-        types = self.graph.operand_types(n)
         copied = 0
         for k, to in need.items():
             o = n.operands[k]

@@ -12,9 +12,18 @@ slowest core and the imbalance (the slowest core's tiles over the mean). Grids:
   the grid's cores, each block its whole N; the slowest core holds ``ceil(batch x Mt / cores)``
   blocks of ``Nt`` tiles.
 
-The grid is the target's compute grid (Wormhole: 8x8) unless the work is smaller; placement
-policies will choose per op class and phase. DRAM-sharded decode matmuls (width-sharded) are the
-placement's, not this default's.
+- a DRAM-sharded matmul (its weight's home ``dram_sharded``, tt-metal's decode program, once
+  ``place`` ran): the output is width-sharded over ``c`` cores, the most of the grid's that
+  divide Nt (a shard is whole tiles, as TT-NN requires), each core computing ``Mt x Nt / c``
+  output tiles: balanced by construction; the grid is those cores in rows of the grid's width.
+
+The grid is the target's compute grid (Wormhole: 8x8) unless the work is smaller, or what a
+placement policy gives the op's node, role or kind, in its phase (``passes/overrides.py``).
+
+``rate_divisor`` is how many times slower than its peak the op's matrix engine runs because of
+its live rows (Wormhole: fewer than 8 rows of input, a decode matmul at batch 1, run at 1/8 of
+the rate; ``Target.matmul_rate_divisor``): the rows of its largest product's M, per batch. It is
+recorded here for the time model; the roofline keeps the peak, as the seed does.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ from irperf.errors import PassError
 from irperf.graph import Graph
 from irperf.pass_manager import AnalysisPass, register_pass
 from passes.overrides import Overrides, load_overrides
+from passes.placement_walk import Placement, dram_sharded_matmul
+from passes.precision import node_phase
 from targets import Target
 from targets.loader import load_target
 
@@ -42,6 +53,9 @@ class TileWork:
     grid: tuple[int, int] | None = None
     per_core_tiles: int = 0
     imbalance: float = 1.0
+    program: str | None = None
+    """``2d_multicast``, ``batched`` or ``dram_sharded`` (the module docstring's forms)."""
+    rate_divisor: int = 1
 
     def __add__(self, other: TileWork) -> TileWork:
         """Sums the padded FLOPs (the only quantity that adds over nodes)."""
@@ -70,17 +84,27 @@ def on_grid(c: Contraction, grid: tuple[int, int]) -> tuple[tuple[int, int], int
     return shape, slowest, slowest * used / (blocks * nt)
 
 
+def width_sharded(c: Contraction, grid: tuple[int, int]) -> tuple[tuple[int, int], int, float]:
+    """A DRAM-sharded matmul's cores, the slowest core's output tiles, and the imbalance."""
+    mt, _, nt = c.tiles
+    rows, cols = grid
+    cores = max(d for d in range(1, min(rows * cols, nt) + 1) if nt % d == 0)
+    return (-(-cores // cols), min(cols, cores)), mt * (nt // cores), 1.0
+
+
 def tile_work(
     graph: Graph, target: Target, overrides: Overrides | None = None
 ) -> dict[str, TileWork]:
     out: dict[str, TileWork] = {}
+    homes = graph.records(Placement) if graph.has_records(Placement) else None
     for node in graph:
         products = node.op.contractions(graph.operand_types(node), node.type)
         if not products:
             out[node.name] = NO_WORK
             continue
         grid = target.grid
-        asked = overrides.for_node(node).grid if overrides is not None else None
+        phase = node_phase(graph, node)
+        asked = overrides.for_node(node, phase).grid if overrides is not None else None
         if asked is not None:
             if asked[0] > grid[0] or asked[1] > grid[1]:
                 raise PassError(
@@ -90,13 +114,21 @@ def tile_work(
                 )
             grid = asked
         main = max(products, key=lambda c: c.padded_flops)
-        shape, slowest, imbalance = on_grid(main, grid)
+        sharded = homes is not None and dram_sharded_matmul(node, homes[node.name].input_homes)
+        if sharded:
+            program = "dram_sharded"
+            shape, slowest, imbalance = width_sharded(main, grid)
+        else:
+            program = "2d_multicast" if main.batch == 1 else "batched"
+            shape, slowest, imbalance = on_grid(main, grid)
         out[node.name] = TileWork(
             padded_flops=sum(c.padded_flops for c in products),
             padded_mkn=main.padded_mkn,
             grid=shape,
             per_core_tiles=slowest,
             imbalance=imbalance,
+            program=program,
+            rate_divisor=target.matmul_rate_divisor(main.m),
         )
     return out
 
@@ -112,6 +144,9 @@ class TilesPass(AnalysisPass):
     target: Target = field(factory=lambda: load_target("n300"), converter=load_target)
     overrides: Overrides | None = field(default=None, converter=optional(load_overrides))
     """A user's grids per role or node (``passes/overrides.py``), over the target's."""
+
+    def reads(self, graph: Graph) -> tuple[type, ...]:
+        return (Placement,) if graph.has_records(Placement) else ()
 
     def analyze(self, graph: Graph) -> dict[str, TileWork]:
         return tile_work(graph, self.target, self.overrides)

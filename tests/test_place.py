@@ -256,6 +256,12 @@ def test_overrides_change_one_roles_home_and_grid(capsys: Any, tmp_path: Any) ->
         ('[role.embed]\nhome = "l1_interleaved"\n', "live in DRAM"),
         ("[role\n", "malformed TOML"),
         ("x = " + "9" * 5000 + "\n", "malformed TOML"),
+        ("[kind.matmull]\ngrid = [2, 2]\n", "is not an op kind"),
+        ("[phase.train.kind.matmul]\ngrid = [2, 2]\n", "is not a phase"),
+        ("[phase.decode.node.x]\ngrid = [2, 2]\n", "has unknown table [node]"),
+        ("[phase.decode.role.qq]\ngrid = [2, 2]\n", "[phase.decode.role.qq] is not a role"),
+        ("[kind.matmul]\ngrid = [1, 0]\n", "two integers"),
+        ("phase = 3\n", "[phase] must be a table"),
     ],
 )
 def test_bad_overrides(capsys: Any, tmp_path: Any, text: str, message: str) -> None:

@@ -162,6 +162,8 @@ def report(
             entry["padded_flops"] = tiled.padded_flops
             entry["per_core_tiles"] = tiled.per_core_tiles
             entry["imbalance"] = tiled.imbalance
+            entry["program"] = tiled.program
+            entry["rate_divisor"] = tiled.rate_divisor
         if n.role is Role.COLLECTIVE:
             # The whole tensor exchanged: an all-gather's result, a reduction's addend.
             entry["payload_bytes"] = max(graph.node(n.operands[0]).type.nbytes, t.nbytes)

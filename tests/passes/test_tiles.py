@@ -4,6 +4,7 @@ tiles; per_core_M = ceil(Mt / grid_y), per_core_N = ceil(Nt / grid_x); the 8x8 c
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +74,50 @@ def test_logical_flops_do_not_move() -> None:
 def test_small_work_takes_a_smaller_grid() -> None:
     shape, slowest, imbalance = on_grid(Contraction(1, 64, 64, 96), (8, 8))
     assert shape == (2, 3) and slowest == 1 and imbalance == 1.0
+
+
+def test_dram_sharded_decode_matmuls_are_width_sharded() -> None:
+    g = irperf.run(
+        irperf.lower(B11, phase="decode"),
+        "tensor-parallel{chips=2},precision{policy=tt-accuracy},place{strategy=tt-metal},tiles",
+    )
+    work = g.records(TileWork)
+    # Per chip of 2: wq N = 4096 / 2 = 2048 (64 tiles) over all 64 cores, one tile each; wk
+    # N = 1024 / 2 = 512 (16 tiles) over 16 cores; w1 N = 14336 / 2 = 7168 (224 tiles): 56 is the
+    # most cores that divide 224 (= 7 x 32), 4 tiles each. M is one tile row.
+    for name, cores, grid in (("wq", 64, (8, 8)), ("wk", 16, (2, 8)), ("w1", 56, (7, 8))):
+        node = f"text.0.attn.{name}" if name != "w1" else "text.0.mlp.w1"
+        t = work[node]
+        assert t.program == "dram_sharded", node
+        nt = {"wq": 2048, "wk": 512, "w1": 7168}[name] // 32
+        assert t.per_core_tiles == 1 * nt // cores and t.grid == grid and t.imbalance == 1.0
+    # Without a placement the same matmul is a 2D-multicast one: one row of 8 cores.
+    plain = irperf.run(irperf.lower(B11, phase="decode"), "tensor-parallel{chips=2},tiles")
+    t = plain.records(TileWork)["text.0.attn.wq"]
+    assert t.program == "2d_multicast" and t.grid == (1, 8) and t.per_core_tiles == 64 // 8
+
+
+@pytest.mark.parametrize(
+    ("phase", "batch", "divisor"),
+    [("decode", 1, 8), ("decode", 4, 8), ("decode", 8, 1), ("prefill", 1, 1)],
+)
+def test_small_m_runs_at_an_eighth(phase: str, batch: int, divisor: int) -> None:
+    # wormhole.md: inputs with fewer than 8 rows run at 1/8 of the rate (decode: one row per user)
+    g = irperf.run(irperf.lower(B11, phase=phase, batch=batch, part="text"), "tiles")
+    assert g.records(TileWork)["text.0.attn.wq"].rate_divisor == divisor
+
+
+def test_grids_per_kind_and_phase_from_a_policy(tmp_path: Path) -> None:
+    path = tmp_path / "grids.toml"
+    path.write_text(
+        "[kind.matmul]\ngrid = [2, 2]\n"
+        "[phase.prefill.kind.matmul]\ngrid = [4, 8]\n"
+        "[role.ff1]\ngrid = [8, 4]\n"
+    )
+    tiles = irperf.get_pass("tiles")(overrides=str(path))
+    prompt = irperf.lower(B11, phase="prefill", seq_len=1024)  # 32 row tiles: no grid clipped
+    work = irperf.run(prompt, [tiles]).records(TileWork)
+    assert work["vision.local.0.attn.wq"].grid == (2, 2)  # the vision phase: the kind's grid
+    assert work["text.0.attn.wq"].grid == (4, 8)  # prefill: the phase's kind grid
+    assert work["text.0.mlp.w1"].grid == (8, 4)  # a role wins over a kind
+    assert work["text.0.attn.sdpa"].grid == (8, 8)  # another kind: the target's grid
