@@ -11,6 +11,8 @@ from pathlib import Path
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import irperf
 from irperf.builder import Builder
@@ -19,10 +21,11 @@ from irperf.errors import PassError
 from irperf.homes import Home
 from irperf.ops import Add, MatMul, Reshape, Reshard, Silu, Spill
 from passes.bytes import PlacedTraffic
-from passes.placement import Placement, PlacementSummary
+from passes.placement import Placement, PlacementSummary, place_dram, placed_traffic
 from passes.placement_walk import circular_buffers, l1_share
 from passes.roofline import compute_dtype
 from targets import Target, load_target
+from tests.passes.test_fusion_properties import dags
 
 N300 = load_target("n300")
 ROW = 32 * 1024 * 2  # a [32, 1024] BF16 tensor: 32 tiles of 2 KiB
@@ -182,3 +185,32 @@ def test_time_needs_a_noc_rate() -> None:
     g = irperf.lower("llama-3.2-11b-vision", part="text", phase="decode")
     with pytest.raises(PassError, match="strategy 'time' needs the NoC rate"):
         irperf.run(g, "place{strategy=time,target=n300-seed}")
+
+
+PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(g=dags(), data=st.data())
+def test_any_graph_any_capacity_every_strategy(g: irperf.Graph, data: st.DataObject) -> None:
+    """Random DAGs, core counts and L1 sizes: no step over capacity under any strategy, the
+    placed graph verifies, and the model's own ops move the bytes they move all in DRAM (the
+    copies' bytes apart)."""
+    cores = data.draw(st.sampled_from([1, 4, 64]))
+    grid = {1: (1, 1), 4: (2, 2), 64: (8, 8)}[cores]
+    floor = max(circular_buffers(g.operand_types(n), n.type) for n in g if n.operands)
+    capacity = floor + 2048 * data.draw(st.integers(0, 3))  # room for 0 to 3 more tiles
+    target = attrs.evolve(N300, grid=grid, l1_usable_bytes_per_core=capacity)
+    all_dram = placed_traffic(g, place_dram(g, target), "full", tiled=True)
+    for strategy in ("dram", "l1-greedy", "tt-metal", "time"):
+        place = irperf.get_pass("place")(strategy=strategy, target=target)
+        placed = irperf.run(g, [place, "placed-bytes{convention=full}"])  # verified
+        homes, traffic = placed.records(Placement), placed.records(PlacedTraffic)
+        assert all(p.l1_bytes_per_core <= capacity for p in homes.values()), strategy
+        if strategy != "dram":
+            model = sum(traffic[n.name].bytes + traffic[n.name].noc_bytes for n in g)
+            assert model == sum(t.bytes for t in all_dram.values()), strategy
+        for n in placed:
+            if isinstance(n.op, Spill):
+                assert homes[n.operands[0]].output_home is not Home.DRAM_INTERLEAVED
+                assert homes[n.name].output_home is Home.DRAM_INTERLEAVED
