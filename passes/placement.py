@@ -6,8 +6,10 @@ result's home and, one per operand, the home it reads that operand from. Strateg
 
 - ``dram``: every tensor in DRAM, interleaved: the simplest baseline, and what the ``bytes``
   pass already assumes (every operand read from DRAM, every result written there).
-- ``l1-greedy``: keep every result in L1 (interleaved over the chip's cores) while it fits; on
-  overflow spill the live L1 tensor whose next use is farthest (tt-mlir's rule).
+- ``l1-greedy``: keep every result in L1 while it fits, sharded as it is computed (one tile row
+  width-sharded, taller tensors height-sharded) where every consumer computes in that sharding,
+  interleaved otherwise; on overflow spill the live L1 tensor whose next use is farthest
+  (tt-mlir's rule).
 - ``tt-metal``: what tt-metal does for Llama 3.2 Vision: the vision encoder and prefill in DRAM,
   interleaved; in decode, matmul weights DRAM-sharded over the banks and activations
   width-sharded in L1 (within the same capacity walk; what does not fit goes to DRAM).
@@ -29,13 +31,16 @@ from typing import ClassVar, Literal
 from attrs import field, frozen
 from attrs.converters import optional
 
+from irperf.dtypes import TILE
 from irperf.errors import PassError
 from irperf.graph import Graph, Node
 from irperf.homes import Home
 from irperf.ops import Source, Weight
+from irperf.ops.taxonomy import ALIASES
 from irperf.pass_manager import AnalysisPass, PassResult, one_of, register_pass
 from irperf.roles import LINEAR_ROLES
 from irperf.rules import RuleContext
+from irperf.types import TensorType
 from passes.bytes import LINK, WRITES, PlacedTraffic, literal_names, operand_reads
 from passes.conventions import CONVENTIONS, Convention, counts
 from passes.overrides import Overrides, load_overrides
@@ -44,6 +49,7 @@ from passes.placement_time import l1_gains
 from passes.placement_walk import (
     DRAM,
     L1,
+    READS_ANY_HOME,
     HomeRule,
     Placement,
     Spilled,
@@ -103,9 +109,32 @@ def place_dram(graph: Graph, target: Target) -> dict[str, Placement]:
     return out
 
 
+def natural_sharding(t: TensorType) -> Home:
+    """The L1 sharding an op computes a result of type ``t`` in: one tile row (a decode step's
+    activations) width-sharded over the cores, a taller tensor height-sharded (rows over the
+    cores)."""
+    rows = 1
+    for d in t.shape[:-1]:
+        rows *= d
+    return Home.L1_WIDTH_SHARDED if rows <= TILE else Home.L1_HEIGHT_SHARDED
+
+
 def greedy_homes(graph: Graph, node: Node) -> Home | None:
-    """``l1-greedy``: sources in DRAM, every result in L1 (interleaved) while it fits."""
-    return DRAM if isinstance(node.op, Source) else L1
+    """``l1-greedy``: sources in DRAM; every result in L1 while it fits, sharded as it is
+    computed where every consumer computes in the same sharding (so reads it with no copy),
+    interleaved otherwise. A view's consumers are its storage's."""
+    if isinstance(node.op, Source):
+        return DRAM
+    mine = natural_sharding(node.type)
+    todo = [node.name]
+    while todo:
+        for u in graph.users(todo.pop()):
+            user = graph.node(u)
+            if isinstance(user.op, ALIASES):
+                todo.append(u)
+            elif not isinstance(user.op, READS_ANY_HOME) and natural_sharding(user.type) != mine:
+                return L1
+    return mine
 
 
 def tt_metal_homes(graph: Graph, node: Node) -> Home | None:
@@ -150,7 +179,7 @@ def place_l1_greedy(
 
 
 def time_homes(graph: Graph, node: Node) -> Home | None:
-    """``time``: sources in DRAM, results in L1 (interleaved) where the value says so."""
+    """``time``: ``l1-greedy``'s homes, kept where the time they save says so."""
     return greedy_homes(graph, node)
 
 

@@ -69,11 +69,12 @@ def test_spill_evicts_the_farthest_next_use() -> None:
     one_core = attrs.evolve(N300, grid=(1, 1), mesh=(1, 2), l1_usable_bytes_per_core=2 * share + cb)
     placed = place_l1_greedy(g, one_core)
     assert placed["c"].spilled == ("b",)  # b is read last: it goes, a stays
-    assert placed["c"].output_home is Home.L1_INTERLEAVED
+    # One tile row each, read by ops computing one tile row: width-sharded over the cores.
+    assert placed["c"].output_home is Home.L1_WIDTH_SHARDED
     # use_c's result needs room too: of a and c, c is its operand, so a goes.
     assert placed["use_c"].spilled == ("a",)
     assert placed["use_b"].input_homes[0] is Home.DRAM_INTERLEAVED
-    assert placed["use_a"].input_homes == (Home.DRAM_INTERLEAVED, Home.L1_INTERLEAVED)
+    assert placed["use_a"].input_homes == (Home.DRAM_INTERLEAVED, Home.L1_WIDTH_SHARDED)
     assert all(p.l1_bytes_per_core <= one_core.l1_usable_bytes_per_core for p in placed.values())
 
 
@@ -89,7 +90,7 @@ def test_costs_follow_the_homes() -> None:
     homes, traffic = l1.records(Placement), l1.records(PlacedTraffic)
     # An L1-resident operand adds no DRAM bytes: ln_1 reads its input from L1.
     node = "vision.local.0.ln_1"
-    assert homes[node].input_homes[0] is Home.L1_INTERLEAVED
+    assert homes[node].input_homes[0] is Home.L1_HEIGHT_SHARDED  # 4 x 1608 rows over the cores
     assert traffic[node].bytes_read < unplaced[node].bytes_read
     # Conserved: the model's ops move as many bytes (DRAM + NoC) as with every tensor in DRAM,
     # both in TILE layout (l1-greedy tiles tensors as the device does) ...
@@ -188,4 +189,4 @@ def test_a_result_too_large_for_l1_spills_nothing() -> None:
     placed = place_l1_greedy(g, one)
     # big can never fit beside its buffers: it goes to DRAM and a, which fits, is not evicted.
     assert placed["big"].output_home is Home.DRAM_INTERLEAVED and not placed["big"].spilled
-    assert placed["use_a"].input_homes == (Home.L1_INTERLEAVED, Home.L1_INTERLEAVED)
+    assert placed["use_a"].input_homes == (Home.L1_WIDTH_SHARDED, Home.L1_WIDTH_SHARDED)

@@ -72,7 +72,11 @@ def test_a_spill_is_an_op_its_later_readers_read() -> None:
     traffic = placed.records(PlacedTraffic)
     assert traffic["b.spill"] == PlacedTraffic(bytes_written=ROW, noc_bytes=ROW)
     homes = placed.records(Placement)
+    # b is one tile row, but its view's reader computes 64 rows (height-sharded): b could not
+    # be read sharded as it is computed, so it was interleaved; a, one row read by one-row ops,
+    # width-sharded.
     assert homes["b.spill"].input_homes == (Home.L1_INTERLEAVED,)
+    assert homes["a.spill"].input_homes == (Home.L1_WIDTH_SHARDED,)
     assert homes["use_v"].input_homes == (Home.DRAM_INTERLEAVED,)
     summary = placed.graph_record(PlacementSummary)
     assert [(s.at, s.tensor, s.nbytes) for s in summary.spills] == [
@@ -148,7 +152,7 @@ def test_time_spends_l1_where_it_saves_time() -> None:
     assert [n.name for n in greedy if isinstance(n.op, Spill)] == ["a.spill"]
     # time: b's L1 home halves the DRAM bytes of two memory-bound ops; a's saves nothing.
     homes = timed.records(Placement)
-    assert homes["b"].output_home is Home.L1_INTERLEAVED
+    assert homes["b"].output_home is Home.L1_HEIGHT_SHARDED  # 2048 rows over the cores
     assert homes["a"].output_home is Home.DRAM_INTERLEAVED
     assert not any(isinstance(n.op, Spill) for n in timed)
 
