@@ -25,7 +25,7 @@ pass is a transform when the walk needs any: count after placing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import ClassVar, Literal
 
 from attrs import field, frozen
@@ -119,22 +119,30 @@ def natural_sharding(t: TensorType) -> Home:
     return Home.L1_WIDTH_SHARDED if rows <= TILE else Home.L1_HEIGHT_SHARDED
 
 
-def greedy_homes(graph: Graph, node: Node) -> Home | None:
-    """``l1-greedy``: sources in DRAM; every result in L1 while it fits, sharded as it is
-    computed where every consumer computes in the same sharding (so reads it with no copy),
-    interleaved otherwise. A view's consumers are its storage's."""
-    if isinstance(node.op, Source):
-        return DRAM
-    mine = natural_sharding(node.type)
-    todo = [node.name]
-    while todo:
-        for u in graph.users(todo.pop()):
-            user = graph.node(u)
-            if isinstance(user.op, ALIASES):
-                todo.append(u)
-            elif not isinstance(user.op, READS_ANY_HOME) and natural_sharding(user.type) != mine:
-                return L1
-    return mine
+def greedy_rule(graph: Graph) -> HomeRule:
+    """``l1-greedy``'s homes for ``graph``: sources in DRAM; every result in L1 while it fits,
+    sharded as it is computed where every consumer computes in the same sharding (so reads it
+    with no copy), interleaved otherwise. A view's consumers are its storage's. One pass over
+    the graph, then a lookup per node."""
+    natural: dict[str, Home] = {}
+    root: dict[str, str] = {}
+    mixed: set[str] = set()
+    for n in graph:
+        natural[n.name] = natural_sharding(n.type)
+        alias = isinstance(n.op, ALIASES)
+        root[n.name] = root[n.operands[0]] if alias else n.name
+        if alias or isinstance(n.op, READS_ANY_HOME):
+            continue
+        for o in n.operands:
+            if natural[root[o]] is not natural[n.name]:
+                mixed.add(root[o])
+
+    def choose(graph: Graph, node: Node) -> Home | None:
+        if isinstance(node.op, Source):
+            return DRAM
+        return L1 if node.name in mixed else natural[node.name]
+
+    return choose
 
 
 def tt_metal_homes(graph: Graph, node: Node) -> Home | None:
@@ -172,23 +180,20 @@ def overridden(rule: HomeRule, overrides: Overrides) -> HomeRule:
 
 
 def place_l1_greedy(
-    graph: Graph, target: Target, rule: HomeRule = greedy_homes
+    graph: Graph, target: Target, rule: HomeRule | None = None
 ) -> dict[str, Placement]:
-    """The walk's placements under ``rule`` (the moves it needs: ``walk``)."""
-    return dict(walk(graph, target, rule).placements)
+    """The walk's placements under ``rule`` (default ``l1-greedy``'s; the moves it needs:
+    ``walk``)."""
+    return dict(walk(graph, target, rule or greedy_rule(graph)).placements)
 
 
-def time_homes(graph: Graph, node: Node) -> Home | None:
-    """``time``: ``l1-greedy``'s homes, kept where the time they save says so."""
-    return greedy_homes(graph, node)
-
-
-RULES: Mapping[str, HomeRule] = {
-    "l1-greedy": greedy_homes,
-    "tt-metal": tt_metal_homes,
-    "dram": dram_homes,
-    "time": time_homes,
+RULES: Mapping[str, Callable[[Graph], HomeRule]] = {
+    "l1-greedy": greedy_rule,
+    "tt-metal": lambda graph: tt_metal_homes,
+    "dram": lambda graph: dram_homes,
+    "time": greedy_rule,  # l1-greedy's homes, kept where the time they save says so
 }
+"""Per strategy, its home rule for a graph."""
 
 
 @register_pass
@@ -206,7 +211,7 @@ class PlacePass(AnalysisPass):
     """A user's homes per role or node (``passes/overrides.py``), over the strategy's."""
 
     def walk(self, graph: Graph) -> Walk:
-        rule = RULES[self.strategy]
+        rule = RULES[self.strategy](graph)
         if self.overrides is not None:
             rule = overridden(rule, self.overrides)
         elif self.strategy == "dram":
