@@ -59,6 +59,8 @@ class Pass(metaclass=_PassMeta):
 
     name: ClassVar[str] = "pass"
     summary: ClassVar[str] = ""
+    may_transform: ClassVar[bool] = False
+    """An analysis that returns a new graph when it must (``place``, inserting its copies)."""
 
     def __attrs_pre_init__(self, *args: Any, **options: Any) -> None:
         check_option_types(type(self), options)
@@ -93,7 +95,10 @@ class AnalysisPass(Pass):
     def run(self, graph: Graph) -> PassResult:
         for kind in self.requires:
             if not graph.has_records(kind):
-                raise PassError(f"needs {kind.__name__} records; run the pass producing them first")
+                raise PassError(
+                    f"needs {kind.__name__} records; run the pass producing them first (after "
+                    f"any pass that made a new graph, as place does when it inserts copies)"
+                )
         records = self.analyze(graph)
         if not isinstance(records, Mapping):
             raise PassError(f"analyze returned {type(records).__name__}, not a mapping of records")
@@ -432,11 +437,11 @@ def _refuse_repeats(passes: Sequence[Pass]) -> None:
     """An analysis run again with the same options on the same inputs (no transform since, and
     none of the records it reads recomputed) computes the same records: a mistake, refused."""
     for i, p in enumerate(passes):
-        if not isinstance(p, AnalysisPass):
+        if not isinstance(p, AnalysisPass) or p.may_transform:
             continue
         for q in passes[i + 1 :]:
-            if not isinstance(q, AnalysisPass):
-                break  # a transform: a new graph, other results
+            if not isinstance(q, AnalysisPass) or q.may_transform:
+                break  # a transform (or one that may be): a new graph, other results
             if q.record_type in p.requires or (q.record_type is p.record_type and q != p):
                 break  # its inputs changed, or another pass replaced its records
             if type(q) is type(p) and q == p:

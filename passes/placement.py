@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import ClassVar, Literal
 
+import attrs
 from attrs import field, frozen
 from attrs.converters import optional
 
@@ -203,6 +204,7 @@ class PlacePass(AnalysisPass):
     the walk spills or reshards (the copies become ops), an analysis otherwise."""
 
     name: ClassVar[str] = "place"
+    may_transform: ClassVar[bool] = True
     summary: ClassVar[str] = "memory home of every tensor (DRAM, L1, sharding) by a strategy"
     record_type: ClassVar[type] = Placement
     strategy: Strategy = field(default="dram", validator=one_of(*STRATEGIES))
@@ -216,7 +218,17 @@ class PlacePass(AnalysisPass):
             rule = overridden(rule, self.overrides)
         elif self.strategy == "dram":
             return Walk(place_dram(graph, self.target), ())
-        gains = l1_gains(graph, self.target, rule) if self.strategy == "time" else None
+        gains = None
+        if self.strategy == "time":
+            forced: frozenset[str] = frozenset()
+            if self.overrides is not None:  # a user's L1 home is tried whatever it saves
+                forced = frozenset(
+                    n.name
+                    for n in graph
+                    if (h := self.overrides.for_node(n, node_phase(graph, n)).home) is not None
+                    and not Home(h).in_dram
+                )
+            gains = attrs.evolve(l1_gains(graph, self.target, rule), forced=forced)
         return walk(graph, self.target, rule, gains)
 
     def analyze(self, graph: Graph) -> dict[str, Placement]:

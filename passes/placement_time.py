@@ -44,6 +44,8 @@ class Gains:
     suffix: Mapping[str, tuple[float, ...]]
     """``suffix[s][k]``: the saving of steps ``steps[s][k:]`` together."""
     spill_s: Mapping[str, float]
+    forced: frozenset[str] = frozenset()
+    """Results whose L1 home a user asked for: tried while they fit, whatever they save."""
 
     def total(self, s: str) -> float:
         found = self.suffix.get(s)

@@ -273,7 +273,8 @@ class _Walker:
         if wanted is not None and wanted.in_dram:  # a DRAM home asked for: no L1 to try
             fallback, wanted = wanted, None
         worth = self.value.total(n.name) if self.value is not None else 0.0
-        if wanted is not None and self.value is not None and worth <= 0:
+        forced = self.value is not None and n.name in self.value.forced
+        if wanted is not None and self.value is not None and worth <= 0 and not forced:
             wanted = None  # time: an L1 home that saves nothing is not worth its room
         want = l1_share(n.type, self.cores) if wanted is not None else 0
         if cb + want > capacity:  # could never fit: to DRAM, without spilling anything for it
@@ -281,7 +282,7 @@ class _Walker:
         reading = {root[o] for o in n.operands}
         need, extra = self.copies(n, wanted or fallback, types)
         victims = self.victims(cb + want + extra, i, reading)
-        costly = self.value is not None and want > 0
+        costly = self.value is not None and want > 0 and not forced
         mine = self.density(n.name, i, worth, want) if costly else 0.0
         if costly and any(self.density(v, i, self.lost(v, i), live[v]) >= mine for v in victims):
             # time: the room costs more than the result saves; it goes to DRAM instead

@@ -218,3 +218,25 @@ def test_any_graph_any_capacity_every_strategy(g: irperf.Graph, data: st.DataObj
             if isinstance(n.op, Spill):
                 assert homes[n.operands[0]].output_home is not Home.DRAM_INTERLEAVED
                 assert homes[n.name].output_home is Home.DRAM_INTERLEAVED
+
+
+def test_time_honours_a_users_l1_home(tmp_path: Path) -> None:
+    # wq's result saves nothing in L1 by the roofline (its readers are compute-bound), so time
+    # leaves it in DRAM unless a user asks; asked, it is kept in L1 while it fits.
+    path = tmp_path / "wq.toml"
+    path.write_text('[node."vision.local.0.attn.wq"]\nhome = "l1_interleaved"\n')
+    g = irperf.lower("llama-3.2-11b-vision", part="vision")
+    plain = irperf.run(g, "place{strategy=time}").records(Placement)
+    assert plain["vision.local.0.attn.wq"].output_home is Home.DRAM_INTERLEAVED
+    place = irperf.get_pass("place")(strategy="time", overrides=str(path))
+    asked = irperf.run(g, [place]).records(Placement)
+    assert asked["vision.local.0.attn.wq"].output_home is Home.L1_INTERLEAVED
+
+
+def test_counting_again_after_a_place_that_made_copies() -> None:
+    # place may return a new graph (its spills): counting before and after it is no repeat.
+    g = irperf.lower("llama-3.2-11b-vision", part="vision")
+    placed = irperf.run(g, "flops,place{strategy=l1-greedy},flops,placed-bytes,roofline")
+    assert any(isinstance(n.op, Spill) for n in placed)
+    with pytest.raises(PassError, match="after any pass that made a new graph"):
+        irperf.run(g, "flops,place{strategy=l1-greedy},placed-bytes,roofline")
