@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Literal
 
 from attrs import frozen
 
-from irperf.dtypes import tile_count
+from irperf.dtypes import TILE, tile_count
 from irperf.errors import PassError
 from irperf.graph import Graph, Node
 from irperf.homes import Home
@@ -110,6 +110,43 @@ def tiled_bytes(t: TensorType) -> int:
 def l1_share(t: TensorType, cores: int) -> int:
     """Bytes of ``t`` the busiest of ``cores`` holds: its tiles divided over the cores."""
     return -(-tile_count(t.shape) // cores) * t.dtype.tile_bytes
+
+
+@frozen
+class Shard:
+    """How a sharded tensor lies: ``grid`` [rows, cols] of cores (DRAM-sharded: [1, banks]) and
+    each shard's ``shape`` [height, width] in elements, whole 32x32 tiles."""
+
+    grid: tuple[int, int]
+    shape: tuple[int, int]
+
+
+def shard_of(t: TensorType, home: Home, grid: tuple[int, int], banks: int) -> Shard | None:
+    """``t``'s shards in ``home`` on a core ``grid`` (rows are every dimension but the last,
+    each matrix padded to whole tiles): height-sharded, row tiles over the cores; width-sharded,
+    column tiles over the cores; block-sharded, rows over the grid's rows and columns over its
+    columns; DRAM-sharded, columns over the ``banks``. None for interleaved homes."""
+    shape = t.shape or (1,)
+    cols = -(-shape[-1] // TILE)
+    rows = tile_count(shape) // cols
+    cores = grid[0] * grid[1]
+    if home is Home.L1_HEIGHT_SHARDED:
+        used = min(cores, rows)
+        return Shard(
+            (-(-used // grid[1]), min(grid[1], used)), (-(-rows // used) * TILE, cols * TILE)
+        )
+    if home is Home.L1_WIDTH_SHARDED:
+        used = min(cores, cols)
+        return Shard(
+            (-(-used // grid[1]), min(grid[1], used)), (rows * TILE, -(-cols // used) * TILE)
+        )
+    if home is Home.L1_BLOCK_SHARDED:
+        gy, gx = min(grid[0], rows), min(grid[1], cols)
+        return Shard((gy, gx), (-(-rows // gy) * TILE, -(-cols // gx) * TILE))
+    if home is Home.DRAM_SHARDED:
+        used = min(banks, cols)
+        return Shard((1, used), (rows * TILE, -(-cols // used) * TILE))
+    return None
 
 
 def circular_buffers(ins: Sequence[TensorType], out: TensorType) -> int:

@@ -284,3 +284,17 @@ def test_a_tensor_no_chip_can_hold_is_named_with_its_bytes(capsys: Any) -> None:
     assert main([*argv, "--tp", "off", "--precision", "bf16"]) == 0
     assert "cannot be placed anywhere: text.0.attn.k_cache" in capsys.readouterr().out
     assert _json(capsys, "place", B11, "--json")["chips"][0]["unplaceable"] == []
+
+
+def test_shards_by_formula(capsys: Any) -> None:
+    out = _json(capsys, "place", B11, "--phase", "decode", "--strategy", "tt-metal", "--json")
+    ops = {op["name"]: op for op in out["ops"]}
+    w1 = ops["text.0.mlp.w1"]  # [1, 1, 7168] per chip of 2: one tile row, 224 column tiles
+    assert w1["output_home"] == "l1_width_sharded"
+    assert w1["output_shard"] == {"grid": [8, 8], "shape": [32, -(-224 // 64) * 32]}
+    # Its weight, 4096 x 7168 per chip, DRAM-sharded: 224 column tiles over the 12 banks.
+    assert w1["input_shards"][1] == {"grid": [1, 12], "shape": [4096, -(-224 // 12) * 32]}
+    assert w1["input_shards"][0] == {"grid": [8, 8], "shape": [32, 2 * 32]}  # 4096: 128 tiles
+    assert ops["text.0.attn.sdpa"]["input_shards"][0] is not None
+    dram = _json(capsys, "place", B11, "--phase", "decode", "--json")
+    assert all(op["output_shard"] is None for op in dram["ops"])  # interleaved: no shards

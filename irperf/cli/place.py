@@ -6,9 +6,10 @@ fidelity; per collective its payload and link bytes; per chip its totals and whe
 ``link_bytes``, ``flops``, ``dram_capacity_bytes``, ``fits``) and ``ops`` (``name``, ``kind``,
 ``role``, ``chips``, ``shape`` (per chip), ``global_shape``, ``dtype``, ``weight_dtype``,
 ``fidelity``, ``flops`` (per chip), ``bytes_read``, ``bytes_written``, ``link_bytes``,
-``input_homes``, ``output_home``; a collective adds ``payload_bytes``, the whole logical tensor
-it exchanges; a matmul-like op its tiles: ``grid``, ``padded_mkn``, ``padded_flops``,
-``per_core_tiles``, ``imbalance``), and ``strategy`` (the memory homes' strategy).
+``input_homes``, ``output_home``, ``input_shards``, ``output_shard``; a collective adds
+``payload_bytes``, the whole logical tensor it exchanges; a matmul-like op its tiles: ``grid``,
+``padded_mkn``, ``padded_flops``, ``per_core_tiles``, ``imbalance``, ``program``,
+``rate_divisor``), and ``strategy`` (the memory homes' strategy).
 """
 
 from __future__ import annotations
@@ -96,6 +97,14 @@ def placement(args: argparse.Namespace) -> dict[str, Any]:
     return report(graph, target, chips, pattern, args.convention, args.strategy, args.override)
 
 
+def _shard(node: Any, home: Any, target: Any) -> dict[str, list[int]] | None:
+    from passes.placement_walk import shard_of
+
+    banks = target.dram_channels_per_chip
+    found = shard_of(node.type, home, target.grid, banks)
+    return None if found is None else {"grid": list(found.grid), "shape": list(found.shape)}
+
+
 def report(
     graph: Any,
     target: Any,
@@ -153,6 +162,11 @@ def report(
             "input_homes": [h.value for h in homes[n.name].input_homes],
             "output_home": homes[n.name].output_home.value,
             "l1_bytes_per_core": homes[n.name].l1_bytes_per_core,
+            "output_shard": _shard(n, homes[n.name].output_home, target),
+            "input_shards": [
+                _shard(graph.node(o), h, target)
+                for o, h in zip(n.operands, homes[n.name].input_homes, strict=True)
+            ],
         }
         tiled = work[n.name]
         if tiled.padded_mkn is not None:  # a matmul-like op: its tiles on the core grid
