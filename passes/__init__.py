@@ -13,6 +13,7 @@ from passes.fusion import (
 )
 from passes.fusion_rules import FusionRule, register_strategy
 from passes.memory import MemoryFootprint, MemoryPass, MemoryUse, memory_footprint
+from passes.op_time import OpTime, OpTimePass
 from passes.params import ParamCount, ParamsPass
 from passes.placement import Home, Placement, PlacePass
 from passes.precision import PrecisionPass, load_policy
@@ -35,6 +36,8 @@ __all__ = [
     "MemoryFootprint",
     "MemoryPass",
     "MemoryUse",
+    "OpTime",
+    "OpTimePass",
     "ParamCount",
     "ParamsPass",
     "PlacePass",

@@ -56,6 +56,10 @@ class TileWork:
     program: str | None = None
     """``2d_multicast``, ``batched`` or ``dram_sharded`` (the module docstring's forms)."""
     rate_divisor: int = 1
+    live_rows: int = 0
+    cores: int = 1
+    """The cores the op runs on (the grid's, or fewer: a DRAM-sharded matmul's divisor of Nt)."""
+    """The logical M of the largest product (per batch): the rows the matrix engine sees."""
 
     def __add__(self, other: TileWork) -> TileWork:
         """Sums the padded FLOPs (the only quantity that adds over nodes)."""
@@ -71,25 +75,32 @@ NO_WORK = TileWork()
 
 def on_grid(c: Contraction, grid: tuple[int, int]) -> tuple[tuple[int, int], int, float]:
     """The grid ``c`` runs on, the slowest core's output tiles, and the imbalance."""
+    shape, slowest, imbalance, _ = on_cores(c, grid)
+    return shape, slowest, imbalance
+
+
+def on_cores(c: Contraction, grid: tuple[int, int]) -> tuple[tuple[int, int], int, float, int]:
+    """``on_grid`` and the number of cores used."""
     mt, _, nt = c.tiles
     rows, cols = grid
     if c.batch == 1:
         gy, gx = min(rows, mt), min(cols, nt)
         slowest = -(-mt // gy) * -(-nt // gx)
-        return (gy, gx), slowest, slowest * gy * gx / (mt * nt)
+        return (gy, gx), slowest, slowest * gy * gx / (mt * nt), gy * gx
     blocks = c.batch * mt
     used = min(rows * cols, blocks)
     slowest = -(-blocks // used) * nt
     shape = (-(-used // cols), min(cols, used))
-    return shape, slowest, slowest * used / (blocks * nt)
+    return shape, slowest, slowest * used / (blocks * nt), used
 
 
-def width_sharded(c: Contraction, grid: tuple[int, int]) -> tuple[tuple[int, int], int, float]:
-    """A DRAM-sharded matmul's cores, the slowest core's output tiles, and the imbalance."""
+def width_sharded(c: Contraction, grid: tuple[int, int]) -> tuple[tuple[int, int], int, float, int]:
+    """A DRAM-sharded matmul's grid, the slowest core's output tiles, the imbalance, and its
+    cores."""
     mt, _, nt = c.tiles
     rows, cols = grid
     cores = max(d for d in range(1, min(rows * cols, nt) + 1) if nt % d == 0)
-    return (-(-cores // cols), min(cols, cores)), mt * (nt // cores), 1.0
+    return (-(-cores // cols), min(cols, cores)), mt * (nt // cores), 1.0, cores
 
 
 def tile_work(
@@ -117,10 +128,10 @@ def tile_work(
         sharded = homes is not None and dram_sharded_matmul(node, homes[node.name].input_homes)
         if sharded:
             program = "dram_sharded"
-            shape, slowest, imbalance = width_sharded(main, grid)
+            shape, slowest, imbalance, cores = width_sharded(main, grid)
         else:
             program = "2d_multicast" if main.batch == 1 else "batched"
-            shape, slowest, imbalance = on_grid(main, grid)
+            shape, slowest, imbalance, cores = on_cores(main, grid)
         out[node.name] = TileWork(
             padded_flops=sum(c.padded_flops for c in products),
             padded_mkn=main.padded_mkn,
@@ -129,6 +140,8 @@ def tile_work(
             imbalance=imbalance,
             program=program,
             rate_divisor=target.matmul_rate_divisor(main.m),
+            live_rows=main.m,
+            cores=cores,
         )
     return out
 

@@ -64,6 +64,11 @@ _CLOCK = _between(1e6, 1e11)  # Hz
 _COUNT = _between(1, 4096, integer=True)
 
 
+def _optional_name(instance: object, attribute: Attribute[Any], value: str | None) -> None:
+    if value is not None and (not isinstance(value, str) or not value.isidentifier()):
+        raise TargetError(f"{_where(instance, attribute)} must be a name, got {show(value)}")
+
+
 def _grid(instance: object, attribute: Attribute[Any], value: tuple[int, int]) -> None:
     if len(value) != 2 or not all(in_range(v, 1, 1024, integer=True) for v in value):
         raise TargetError(
@@ -151,6 +156,9 @@ class Target:
     )
     """What one core moves to and from other cores' L1 over the on-chip network (None: the
     reference has no figure); a chip's total is ``cores *`` this."""
+    calibration: str | None = field(default=None, validator=_optional_name)
+    """The chip family's measured microbenchmarks (``targets/data/calibration/NAME.toml``), which
+    the time model is fitted to; None: the time model's simple rules (GPUs, idealised targets)."""
     sources: tuple[str, ...]
     origin: str = field(default="", eq=False, repr=False)
     """The file the target was read from (set by the loader, never by the file), for messages."""
