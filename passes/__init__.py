@@ -18,6 +18,7 @@ from passes.params import ParamCount, ParamsPass
 from passes.placement import Home, Placement, PlacePass
 from passes.precision import PrecisionPass, load_policy
 from passes.roofline import RooflinePass, RooflineTime
+from passes.schedule import Schedule, SchedulePass, Slot
 from passes.tensor_parallel import TensorParallelPass, tensor_parallel
 from passes.tiles import TilesPass, TileWork
 
@@ -45,6 +46,9 @@ __all__ = [
     "PrecisionPass",
     "RooflinePass",
     "RooflineTime",
+    "Schedule",
+    "SchedulePass",
+    "Slot",
     "TensorParallelPass",
     "TileWork",
     "TilesPass",
