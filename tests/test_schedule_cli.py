@@ -1,0 +1,92 @@
+"""irperf schedule: TTFT, TPOT and the request, from the schedule, with its JSON contract."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from irperf.cli import main
+
+B11 = "llama-3.2-11b-vision"
+
+
+def _json(capsys: Any, *argv: str) -> dict[str, Any]:
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(c))
+
+
+def test_ttft_and_tpot_are_the_schedules(capsys: Any) -> None:
+    out = _json(capsys, "schedule", B11, "--batch", "2")
+    for key in (
+        "model",
+        "target",
+        "tp",
+        "precision",
+        "strategy",
+        "overlap",
+        "async_ccl",
+        "dispatch",
+        "batch",
+        "ttft_ms",
+        "tpot_ms",
+        "tokens_per_s_per_user",
+        "tokens_per_s",
+        "gen",
+        "request_ms",
+        "phases",
+    ):
+        assert key in out
+    pre, dec = out["phases"]["prefill"], out["phases"]["decode"]
+    assert out["ttft_ms"] == pre["latency_ms"]["scheduled"]
+    assert out["tpot_ms"] == dec["latency_ms"]["scheduled"]
+    assert out["tokens_per_s_per_user"] == pytest.approx(1000 / out["tpot_ms"])
+    assert out["tokens_per_s"] == pytest.approx(2 * out["tokens_per_s_per_user"])
+    for phase in (pre, dec):
+        lat = phase["latency_ms"]
+        assert lat["aggregate_roofline"] <= lat["scheduled"] <= lat["per_op"] + 1e-9
+        last = max(op["end_us"] for op in phase["ops"])
+        assert last / 1000 == pytest.approx(lat["scheduled"])
+        assert all(
+            op["bound"] in ("compute", "dram", "noc", "link", "dispatch") for op in phase["ops"]
+        )
+        assert all(0 <= u <= 1 + 1e-9 for u in phase["utilisation"].values())
+    # TTFT's parts: the encoder, the projector, the cross-attention K/V and the prompt.
+    assert {"vision", "projector", "cross_kv", "text", "lm_head"} <= set(pre["stages_ms"])
+
+
+def test_a_whole_request_by_simpsons_rule(capsys: Any) -> None:
+    out = _json(capsys, "schedule", B11, "--seq-len", "64", "--gen", "9")
+    steps = []
+    for context in (64, 64 + 4, 64 + 8):  # first, middle and last of 9 steps
+        d = _json(capsys, "schedule", B11, "--phase", "decode", "--context", str(context))
+        steps.append(d["tpot_ms"])
+    assert out["request_ms"] == pytest.approx(
+        out["ttft_ms"] + 9 * (steps[0] + 4 * steps[1] + steps[2]) / 6
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--gen", "8", "--phase", "decode"], "--gen needs both phases"),
+        (["--gen", "8", "--context", "100"], "leave --context out"),
+        (["--part", "text"], "need the full model"),
+        (["--overlap", "1.5"], "a number from 0 to 1"),
+        (["--gen", "0"], "a token count"),
+        (["--phase", "train"], "valid: both, prefill, decode"),
+        (["--async-ccl", "maybe"], "invalid choice"),
+        (["--target", "h100", "--tp", "2"], "has 1 chip"),
+        (["--target", "h100", "--strategy", "dram"], "--strategy means nothing"),
+    ],
+)
+def test_bad_requests(capsys: Any, argv: list[str], message: str) -> None:
+    assert main(["schedule", B11, *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_an_h100_beside_an_n300(capsys: Any) -> None:
+    gpu = _json(capsys, "schedule", B11, "--target", "h100")
+    assert gpu["tp"] == 1 and gpu["ttft_ms"] > 0 and gpu["tpot_ms"] > 0
