@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from irperf.cli.common import fmt_int, print_json, table
+from irperf.units import US_PER_S
 
 
 def add_parsers(sub: Any) -> None:
@@ -153,7 +154,7 @@ def show_target(args: argparse.Namespace) -> int:
         table(
             ["format", "fidelity", "e_max", "fixed us"],
             [
-                [m["dtype"], m["fidelity"], f"{m['e_max']:.3f}", f"{m['fixed_s'] * 1e6:.2f}"]
+                [m["dtype"], m["fidelity"], f"{m['e_max']:.3f}", f"{m['fixed_s'] * US_PER_S:.2f}"]
                 for m in out["gemm_models"]
             ],
             "llrr",

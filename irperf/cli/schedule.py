@@ -33,10 +33,9 @@ from irperf.cli.common import (
 )
 from irperf.cli.machine import add_machine_args, is_tenstorrent, machine_choice, machine_passes
 from irperf.cli.place import STRATEGIES
-from irperf.units import MS_PER_S
+from irperf.units import MS_PER_S, US_PER_S
 
 PHASES = ("both", "prefill", "decode")
-US_PER_S = 1e6
 
 
 def _fraction(text: str) -> float:
