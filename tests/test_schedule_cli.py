@@ -90,3 +90,26 @@ def test_bad_requests(capsys: Any, argv: list[str], message: str) -> None:
 def test_an_h100_beside_an_n300(capsys: Any) -> None:
     gpu = _json(capsys, "schedule", B11, "--target", "h100")
     assert gpu["tp"] == 1 and gpu["ttft_ms"] > 0 and gpu["tpot_ms"] > 0
+
+
+def test_the_chrome_trace_is_the_schedule(capsys: Any, tmp_path: Any) -> None:
+    path = tmp_path / "trace.json"
+    out = _json(capsys, "schedule", B11, "--trace-json", str(path))
+    trace = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(c))
+    events = trace["traceEvents"]
+    assert all({"ph", "ts", "dur", "pid", "tid"} <= set(e) for e in events)
+    names = {(e["pid"], e["args"]["name"]) for e in events if e["name"] == "process_name"}
+    assert names == {(0, "chip 0"), (1, "chip 1")}  # one process per chip of the n300
+    ops = {op["name"]: op for op in out["phases"]["prefill"]["ops"]}
+    ttft_us = out["ttft_ms"] * 1000
+    for e in events:
+        if e["ph"] != "X" or e["tid"] == 0:  # the host track holds the dispatch gaps
+            continue
+        if e["cat"] == "prefill":
+            op = ops[e["name"]]
+            assert e["ts"] == op["start_us"] and e["dur"] == op["end_us"] - op["start_us"]
+        else:
+            assert e["ts"] >= ttft_us  # the decode step follows the first token
+    assert sum(1 for e in events if e["ph"] == "X" and e["pid"] == 0) == sum(
+        1 for e in events if e["ph"] == "X" and e["pid"] == 1
+    )

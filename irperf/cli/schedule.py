@@ -15,7 +15,10 @@ middle and last step (the step time is close to affine in the context).
 ``gen``, and ``phases`` {``prefill``, ``decode``: ``latency_ms`` {``aggregate_roofline``,
 ``per_op``, ``scheduled``}, ``stages_ms`` (each stage's span in the schedule), ``roles_ms``
 (busy time per role), ``utilisation`` (busy over makespan per resource), ``critical_path_ops``,
-``ops`` [{``name``, ``kind``, ``role``, ``stage``, ``start_us``, ``end_us``, ``bound``}]}.
+``ops`` [{``name``, ``kind``, ``role``, ``stage``, ``start_us``, ``end_us``, ``bound``,
+``dispatch_start_us``, ``dispatch_us``, ``resources``, and ``flops``, ``dram_bytes``,
+``noc_bytes``, ``link_bytes`` as the device runs the op: ``full`` convention, placed}]}.
+``--trace-json F`` writes the schedule as a Chrome trace (``irperf/cli/trace.py``).
 """
 
 from __future__ import annotations
@@ -90,6 +93,12 @@ def add_parsers(sub: Any) -> None:
         "eager or off",
     )
     p.add_argument("--gen", type=_gen, default=None, help="output tokens of a whole request")
+    p.add_argument(
+        "--trace-json",
+        metavar="FILE",
+        default=None,
+        help="write the schedule as Chrome-trace JSON (open it in Perfetto or chrome://tracing)",
+    )
     p.add_argument("--top", type=int, default=8, help="ops listed per phase (default 8)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
@@ -116,7 +125,8 @@ def scheduled(args: argparse.Namespace, graph: Any, target: Any) -> tuple[Any, d
     """Place, tile, time and schedule ``graph``; the graph and its report."""
     from irperf.api import run as run_passes
     from irperf.pass_manager import build_pass, get_pass
-    from passes.op_time import OpTime
+    from passes.flops import count_flops
+    from passes.op_time import OpTime, traffic_of
     from passes.roofline import RooflineTime, aggregate_roofline_s
     from passes.schedule import Schedule, Slot
 
@@ -132,6 +142,7 @@ def scheduled(args: argparse.Namespace, graph: Any, target: Any) -> tuple[Any, d
     passes += ["flops", counted, build_pass(get_pass("roofline"), {"target": target})]
     g = run_passes(graph, passes)
     times, slots = g.records(OpTime), g.records(Slot)
+    flops, traffic = count_flops(g, "full"), traffic_of(g)  # as the device runs them
     whole = g.graph_record(Schedule)
     makespan = whole.makespan_s
     stages: dict[str, list[float]] = {}
@@ -154,6 +165,13 @@ def scheduled(args: argparse.Namespace, graph: Any, target: Any) -> tuple[Any, d
                 "start_us": s.start_s * US_PER_S,
                 "end_us": s.end_s * US_PER_S,
                 "bound": times[n.name].bound,
+                "dispatch_start_us": s.dispatch_start_s * US_PER_S,
+                "dispatch_us": times[n.name].dispatch_s * US_PER_S,
+                "resources": list(s.resources),
+                "flops": flops[n.name].flops,
+                "dram_bytes": traffic[n.name].bytes,
+                "noc_bytes": traffic[n.name].noc_bytes,
+                "link_bytes": traffic[n.name].link_bytes,
             }
         )
     report = {
@@ -235,7 +253,18 @@ def schedule_report(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from irperf.cli.common import check_outputs
+
+    if args.trace_json is not None:
+        check_outputs(args, [args.trace_json], [args.model, args.target])
     out = schedule_report(args)
+    if args.trace_json is not None:
+        from irperf.cli.trace import trace_bytes
+        from irperf.render import write_file
+
+        write_file(args.trace_json, trace_bytes(out))
+        if not args.json:
+            print(f"wrote {args.trace_json} (Chrome trace: Perfetto, chrome://tracing)")
     if args.json:
         print_json(out)
         return 0

@@ -110,3 +110,24 @@ def test_overlap_zero_sums_each_ops_parts() -> None:
     assert duration_s(t, 0.0) == pytest.approx(6e-6) and duration_s(t, 1.0) == 3e-6
     both = 0.5 * 3e-6 + 0.5 * 6e-6 + 1e-6
     assert duration_s(attrs.evolve(t, link_s=1e-6), 0.5) == pytest.approx(both)
+
+
+def test_the_seed_encoder_between_its_roofline_and_the_per_op_sum() -> None:
+    # n300-seed with dispatch and efficiency off (and no link: the graph is unsplit): every op
+    # holds the whole grid, so at overlap 1 the schedule is the per-op roofline under the full
+    # convention (every op as the device runs it), at least the seed's 21.4 ms.
+    from passes.roofline import RooflineTime, per_op_roofline_s
+
+    g = irperf.lower("llama-3.2-11b-vision", part="vision")
+    timed = "op-time{target=n300-seed,dispatch=off,efficiency=false}"
+    full = irperf.run(g, "flops{convention=full},bytes{convention=full},roofline{target=n300-seed}")
+    per_op = per_op_roofline_s(full.records(RooflineTime).values())
+    for overlap, expect in ((1.0, per_op), (0.0, None)):
+        r = irperf.run(g, f"{timed},schedule{{target=n300-seed,overlap={overlap}}}")
+        makespan = r.graph_record(Schedule).makespan_s
+        assert makespan >= 21.4e-3
+        if expect is not None:
+            assert makespan == pytest.approx(expect, rel=1e-9)
+        else:  # nothing hides: each op's compute and DRAM time in a row
+            times = r.records(OpTime).values()
+            assert makespan == pytest.approx(sum(t.compute_s + t.dram_s for t in times))
