@@ -256,6 +256,14 @@ def _simple_times(
     return out
 
 
+@frozen
+class OpTimeSummary:
+    """The graph-level record of ``op-time``: whose times they are."""
+
+    target: str
+    cores: int
+
+
 @register_pass
 @frozen(kw_only=True)
 class OpTimePass(AnalysisPass):
@@ -273,3 +281,6 @@ class OpTimePass(AnalysisPass):
 
     def analyze(self, graph: Graph) -> dict[str, OpTime]:
         return op_times(graph, self.target, self.dispatch, self.efficiency)
+
+    def summarize(self, graph: Graph, records: Mapping[str, OpTime]) -> OpTimeSummary:
+        return OpTimeSummary(self.target.name, self.target.cores)

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from attrs import field, frozen
+from attrs.converters import optional
 
 from irperf.checks import range_validator
 from irperf.errors import PassError
@@ -37,10 +38,10 @@ from irperf.graph import Graph
 from irperf.ops import Collective, MeshSplit, Source
 from irperf.ops.taxonomy import VIEWS
 from irperf.pass_manager import AnalysisPass, PassResult, register_pass
-from passes.op_time import OpTime
+from passes.op_time import OpTime, OpTimeSummary
 from passes.tiles import TileWork
 from targets import Target
-from targets.loader import default_target, load_target
+from targets.loader import load_target
 
 HOST, GRID, DRAM, LINK = "host", "grid", "dram", "link"
 
@@ -189,8 +190,9 @@ class SchedulePass(AnalysisPass):
     summary: ClassVar[str] = "list schedule over host, cores, DRAM and link: start and end per op"
     record_type: ClassVar[type] = Slot
     requires: ClassVar[tuple[type, ...]] = (OpTime,)
-    target: Target = field(factory=default_target, converter=load_target)
-    """Whose compute grid the ops share (its cores per chip)."""
+    target: Target | None = field(default=None, converter=optional(load_target))
+    """Whose compute grid the ops share (its cores per chip); default, and it must be, the
+    target ``op-time`` timed the ops on."""
     overlap: float = field(default=1.0, validator=_overlap)
     async_ccl: bool = True
 
@@ -200,7 +202,16 @@ class SchedulePass(AnalysisPass):
     def _schedule(self, graph: Graph) -> tuple[dict[str, Slot], Schedule]:
         work = graph.records(TileWork) if graph.has_records(TileWork) else None
         times = graph.records(OpTime)
-        return schedule(graph, times, self.target.cores, work, self.overlap, self.async_ccl)
+        timed = graph.graph_record(OpTimeSummary) if graph.has_graph_record(OpTimeSummary) else None
+        cores = self.target.cores if self.target is not None else 64
+        if timed is not None:
+            if self.target is not None and self.target.name != timed.target:
+                raise PassError(
+                    f"pass 'schedule': target {self.target.name!r}, but op-time timed the ops "
+                    f"on {timed.target!r}; give both the same target (or schedule none)"
+                )
+            cores = timed.cores
+        return schedule(graph, times, cores, work, self.overlap, self.async_ccl)
 
     def analyze(self, graph: Graph) -> dict[str, Slot]:
         return self._schedule(graph)[0]

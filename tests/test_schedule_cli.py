@@ -79,6 +79,8 @@ def test_a_whole_request_by_simpsons_rule(capsys: Any) -> None:
         (["--async-ccl", "maybe"], "invalid choice"),
         (["--target", "h100", "--tp", "2"], "has 1 chip"),
         (["--target", "h100", "--strategy", "dram"], "--strategy means nothing"),
+        (["--phase", "prefill", "--context", "5"], "--context means nothing"),
+        (["--phase", "decode", "--seq-len", "5"], "--seq-len means nothing"),
     ],
 )
 def test_bad_requests(capsys: Any, argv: list[str], message: str) -> None:
@@ -113,3 +115,19 @@ def test_the_chrome_trace_is_the_schedule(capsys: Any, tmp_path: Any) -> None:
     assert sum(1 for e in events if e["ph"] == "X" and e["pid"] == 0) == sum(
         1 for e in events if e["ph"] == "X" and e["pid"] == 1
     )
+
+
+def test_analyze_gains_the_scheduled_view(capsys: Any) -> None:
+    decode = _json(capsys, "analyze", B11, "--phase", "decode", "--target", "n300")
+    lat = decode["latency_ms"]
+    assert {"aggregate_roofline", "per_op_roofline", "link_ms", "scheduled"} <= set(lat)
+    assert decode["tpot_ms"] == lat["scheduled"] and decode["ttft_ms"] is None
+    assert decode["tokens_per_s_per_user"] == pytest.approx(1000 / lat["scheduled"])
+    ends = [op["end_us"] for op in decode["ops"]]
+    assert max(ends) / 1000 == pytest.approx(lat["scheduled"])
+    assert all(op["start_us"] <= op["end_us"] for op in decode["ops"])
+    prefill = _json(capsys, "analyze", B11, "--target", "n300-seed")
+    assert prefill["ttft_ms"] == prefill["latency_ms"]["scheduled"]
+    assert prefill["latency_ms"]["aggregate_roofline"] <= prefill["latency_ms"]["scheduled"]
+    vision = _json(capsys, "analyze", B11, "--part", "vision")
+    assert vision["ttft_ms"] is None and vision["tpot_ms"] is None

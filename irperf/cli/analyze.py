@@ -48,6 +48,7 @@ def analysis(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     graph = lower_from_args(args)
     pipeline = machine_passes(chips, pattern, policy)
     pipeline += analysis_pipeline(target, args.convention, args.mfu, args.fidelity)
+    pipeline += timed_passes(target)
     graph = run_passes(graph, pipeline)
     header = {
         "target": target.name,
@@ -59,6 +60,7 @@ def analysis(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         "precision": graph.meta.get("precision"),
     }
     out = report(graph, **header)
+    add_schedule(out, graph)
     memory = out.get("memory")
     if memory is not None:  # does it fit the target's DRAM? (one chip's, for a split graph)
         per_chip = chips > 1
@@ -67,6 +69,39 @@ def analysis(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         memory["device_bytes"] = capacity
         memory["fits"] = memory["total_bytes"] <= capacity
     return out, target
+
+
+def timed_passes(target: Any) -> list[Any]:
+    """``op-time`` and ``schedule`` on ``target`` (docs/time.md), as analyze runs them."""
+    from irperf.pass_manager import build_pass, get_pass
+
+    return [
+        build_pass(get_pass("op-time"), {"target": target}),
+        build_pass(get_pass("schedule"), {"target": target}),
+    ]
+
+
+def add_schedule(out: dict[str, Any], graph: Any) -> None:
+    """The scheduled view beside the rooflines: ``latency_ms.scheduled``, ``ttft_ms`` (a full
+    prefill), ``tpot_ms`` and ``tokens_per_s_per_user`` (a decode step), and per op
+    ``start_us``, ``end_us`` and ``bound``."""
+    from irperf.units import MS_PER_S, US_PER_S
+    from passes.op_time import OpTime
+    from passes.schedule import Schedule, Slot
+
+    makespan_ms = graph.graph_record(Schedule).makespan_s * MS_PER_S
+    out["latency_ms"]["scheduled"] = makespan_ms
+    decode = out.get("phase") == "decode" and out.get("part") != "vision"
+    full_prefill = out.get("phase") == "prefill" and out.get("part") == "full"
+    out["ttft_ms"] = makespan_ms if full_prefill else None
+    out["tpot_ms"] = makespan_ms if decode else None
+    out["tokens_per_s_per_user"] = 1000.0 / makespan_ms if decode and makespan_ms else None
+    slots, times = graph.records(Slot), graph.records(OpTime)
+    for op in out["ops"]:
+        slot = slots[op["name"]]
+        op["start_us"] = slot.start_s * US_PER_S
+        op["end_us"] = slot.end_s * US_PER_S
+        op["bound"] = times[op["name"]].bound
 
 
 def matmul_peak(
@@ -166,6 +201,12 @@ def run(args: argparse.Namespace) -> int:
     rows.append([total[0], *total[2:]])
     print()
     print(table(["stage", *headers[2:]], rows))
+    lat = report["latency_ms"]
+    what = "TPOT" if report["tpot_ms"] is not None else "TTFT" if report["ttft_ms"] else "time"
+    print(
+        f"\nscheduled {what}: {fmt_ms(lat['scheduled'])} ms (op-time + schedule, every tensor "
+        f"in DRAM: docs/time.md; irperf schedule places it and gives the whole request)"
+    )
     if report["tp"] > 1:
         t, lat = report["totals"], report["latency_ms"]
         print(

@@ -203,6 +203,10 @@ def schedule_report(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError("--gen needs both phases (leave --phase out)")
     if args.gen is not None and args.context is not None:
         raise UsageError("--gen sets each step's context from the prompt; leave --context out")
+    if args.phase == "prefill" and args.context is not None:
+        raise UsageError("--context means nothing with --phase prefill (it is a decode step's)")
+    if args.phase == "decode" and args.seq_len is not None:
+        raise UsageError("--seq-len means nothing with --phase decode (give --context)")
     if args.top < 0:
         raise UsageError(f"--top {args.top}: a count of ops from 0")
     target = load_target(args.target)

@@ -131,3 +131,11 @@ def test_the_seed_encoder_between_its_roofline_and_the_per_op_sum() -> None:
         else:  # nothing hides: each op's compute and DRAM time in a row
             times = r.records(OpTime).values()
             assert makespan == pytest.approx(sum(t.compute_s + t.dram_s for t in times))
+
+
+def test_the_schedule_shares_op_times_target() -> None:
+    g = irperf.lower("llama-3.2-11b-vision", part="text", phase="decode")
+    with pytest.raises(irperf.PassError, match="op-time timed the ops on 'n300'"):
+        irperf.run(g, "op-time{target=n300},schedule{target=h100}")
+    r = irperf.run(g, "op-time{target=h100},schedule")  # the default: op-time's target
+    assert max(s.cores for s in r.records(Slot).values()) == 132  # the H100's SMs
