@@ -131,3 +131,24 @@ def test_analyze_gains_the_scheduled_view(capsys: Any) -> None:
     assert prefill["latency_ms"]["aggregate_roofline"] <= prefill["latency_ms"]["scheduled"]
     vision = _json(capsys, "analyze", B11, "--part", "vision")
     assert vision["ttft_ms"] is None and vision["tpot_ms"] is None
+
+
+def test_pictures(capsys: Any, tmp_path: Any) -> None:
+    pytest.importorskip("matplotlib")
+    roof, timeline = tmp_path / "roof.png", tmp_path / "timeline.svg"
+    argv = ["schedule", B11, "--phase", "decode", "--plot", str(roof), "--timeline", str(timeline)]
+    assert main(argv) == 0
+    assert roof.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in timeline.read_text()[:2000]
+    assert f"wrote {roof}" in capsys.readouterr().out
+
+
+def test_pictures_without_matplotlib(capsys: Any, tmp_path: Any, monkeypatch: Any) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib: ImportError
+    assert main(["schedule", B11, "--phase", "decode", "--plot", str(tmp_path / "r.png")]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'irperf[plot]'" in err and err.count("\n") == 1
+    assert main(["schedule", B11, "--plot", str(tmp_path / "r.jpg")]) == 2
+    assert "a .png or .svg file" in capsys.readouterr().err

@@ -99,6 +99,18 @@ def add_parsers(sub: Any) -> None:
         default=None,
         help="write the schedule as Chrome-trace JSON (open it in Perfetto or chrome://tracing)",
     )
+    p.add_argument(
+        "--plot",
+        metavar="FILE",
+        default=None,
+        help="a roofline chart of the ops, .png or .svg (needs the plot extra: matplotlib)",
+    )
+    p.add_argument(
+        "--timeline",
+        metavar="FILE",
+        default=None,
+        help="a Gantt chart of the schedule, .png or .svg (needs the plot extra: matplotlib)",
+    )
     p.add_argument("--top", type=int, default=8, help="ops listed per phase (default 8)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
@@ -258,10 +270,26 @@ def schedule_report(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from irperf.cli.common import check_outputs
+    from irperf.cli.pictures import check_picture
 
-    if args.trace_json is not None:
-        check_outputs(args, [args.trace_json], [args.model, args.target])
+    outputs = [p for p in (args.trace_json, args.plot, args.timeline) if p is not None]
+    check_outputs(args, outputs, [args.model, args.target])
+    for flag, path in (("--plot", args.plot), ("--timeline", args.timeline)):
+        if path is not None:
+            check_picture(flag, path)
     out = schedule_report(args)
+    if args.plot is not None or args.timeline is not None:
+        from irperf.cli.pictures import roofline_plot, timeline_plot
+        from targets import load_target
+
+        if args.plot is not None:
+            roofline_plot(out, load_target(args.target), args.plot)
+        if args.timeline is not None:
+            timeline_plot(out, args.timeline)
+        if not args.json:
+            for path in (args.plot, args.timeline):
+                if path is not None:
+                    print(f"wrote {path}")
     if args.trace_json is not None:
         from irperf.cli.trace import trace_bytes
         from irperf.render import write_file
