@@ -30,6 +30,7 @@ from passes.fusion import (
 from passes.fusion_greedy import FusionStep
 from passes.fusion_opportunities import local_name
 from passes.fusion_rules import get_strategy
+from passes.kernels import kernel_graph
 from passes.params import ParamsPass
 from passes.roofline import RooflinePass, RooflineTime, aggregate_roofline_s
 from passes.summary import block_kind
@@ -77,15 +78,16 @@ def run_strategy(
 
 
 def grouped_times(graph: Graph) -> dict[str, RooflineTime]:
-    """Roofline time per fusion group: its members' compute and memory times summed."""
+    """Roofline time per kernel of the kernel graph (``passes/kernels.py``: a fusion group, or
+    an unfused op): its members' compute and memory times summed."""
     times = graph.records(RooflineTime)
-    groups = graph.records(FusionGroup)
-    acc: dict[str, tuple[float, float]] = {}
-    for name, t in times.items():
-        g = groups[name].fusion_group
-        c, m = acc.get(g, (0.0, 0.0))
-        acc[g] = (c + t.compute_s, m + t.memory_s)
-    return {g: RooflineTime(compute_s=c, memory_s=m) for g, (c, m) in acc.items()}
+    return {
+        k.name: RooflineTime(
+            compute_s=sum(times[m].compute_s for m in k.members),
+            memory_s=sum(times[m].memory_s for m in k.members),
+        )
+        for k in kernel_graph(graph).kernels
+    }
 
 
 def summarize(run: StrategyRun) -> dict[str, Any]:

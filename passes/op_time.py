@@ -72,7 +72,7 @@ class OpTime:
 
     def __add__(self, other: OpTime) -> OpTime:
         """Each resource's time summed (the bound of the sum: where the time goes)."""
-        return _with_bound(
+        return with_bound(
             OpTime(
                 compute_s=self.compute_s + other.compute_s,
                 dram_s=self.dram_s + other.dram_s,
@@ -176,7 +176,7 @@ def op_times(
                 graph, node, dispatch, cal.dispatch_traced_s, cal.dispatch_eager_s
             ),
         )
-        out[node.name] = _with_bound(record)
+        out[node.name] = with_bound(record)
     return out
 
 
@@ -191,7 +191,7 @@ def face_fraction(tiled: TileWork, target: Target) -> float:
     return min(32, -(-rows // face) * face) / 32
 
 
-def _with_bound(t: OpTime) -> OpTime:
+def with_bound(t: OpTime) -> OpTime:
     return OpTime(
         compute_s=t.compute_s,
         dram_s=t.dram_s,
@@ -252,7 +252,7 @@ def _simple_times(
             link_s=t.link_bytes / link_rate if t.link_bytes else 0.0,
             dispatch_s=gap,
         )
-        out[node.name] = _with_bound(record)
+        out[node.name] = with_bound(record)
     return out
 
 

@@ -35,9 +35,11 @@ from attrs.converters import optional
 from irperf.checks import range_validator
 from irperf.errors import PassError
 from irperf.graph import Graph
-from irperf.ops import Collective, MeshSplit, Source
+from irperf.ops import Collective, MeshSplit
 from irperf.ops.taxonomy import VIEWS
 from irperf.pass_manager import AnalysisPass, PassResult, register_pass
+from passes.bytes import FusedTraffic, Traffic, count_bytes
+from passes.kernels import Kernel, dram_fraction, kernel_graph
 from passes.op_time import OpTime, OpTimeSummary
 from passes.tiles import TileWork
 from targets import Target
@@ -55,6 +57,8 @@ class Slot:
     dispatch_start_s: float = 0.0
     resources: tuple[str, ...] = ()
     cores: int = 0
+    kernel: str = ""
+    """The kernel the op runs in (its own name unless fused; empty for a source)."""
 
 
 @frozen(kw_only=True)
@@ -67,6 +71,8 @@ class Schedule:
     """Per resource, the time it is held (the grid's: core-seconds over its cores)."""
     overlap: float
     async_ccl: bool
+    kernels: int = 0
+    """Kernels scheduled: fusion groups and unfused ops."""
 
 
 _overlap = range_validator(
@@ -84,6 +90,29 @@ def duration_s(t: OpTime, overlap: float) -> float:
     return overlap * max(parts) + (1 - overlap) * sum(parts) + t.link_s
 
 
+def kernel_time(
+    graph: Graph, kernel: Kernel, times: Mapping[str, OpTime], unfused: Mapping[str, Traffic]
+) -> OpTime:
+    """A kernel's time: its members' compute, NoC and link summed, their DRAM time scaled by
+    what fusion leaves in DRAM, one dispatch (``passes/kernels.py``)."""
+    if len(kernel.members) == 1:
+        t = times[kernel.members[0]]
+        if not unfused:
+            return t
+    parts = [times[m] for m in kernel.members]
+    dram = sum(
+        times[m].dram_s * (dram_fraction(graph, m, unfused) if unfused else 1.0)
+        for m in kernel.members
+    )
+    return OpTime(
+        compute_s=sum(p.compute_s for p in parts),
+        dram_s=dram,
+        noc_s=sum(p.noc_s for p in parts),
+        link_s=sum(p.link_s for p in parts),
+        dispatch_s=max(p.dispatch_s for p in parts),
+    )
+
+
 def schedule(
     graph: Graph,
     times: Mapping[str, OpTime],
@@ -92,42 +121,46 @@ def schedule(
     overlap: float = 1.0,
     async_ccl: bool = True,
 ) -> tuple[dict[str, Slot], Schedule]:
-    """The module docstring's list schedule."""
+    """The module docstring's list schedule, over the kernel graph (``passes/kernels.py``):
+    one kernel per fusion group, or per op without fusion records. Each op's slot is its
+    kernel's."""
+    kg = kernel_graph(graph)
+    unfused = count_bytes(graph, "full") if graph.has_records(FusedTraffic) else {}
     free = [(0.0, c) for c in range(cores)]  # (free at, core): a heap, earliest first
     heapq.heapify(free)
-    owner = [""] * cores  # the last op on each core
+    owner = [""] * cores  # the last kernel on each core
     ready_at: dict[str, float] = {}
     last: dict[str, tuple[float, str]] = {}  # resource -> (free at, last holder)
     host_free, host_last = 0.0, ""
-    cause: dict[str, str] = {}  # op -> what set its start ("" for time zero)
+    cause: dict[str, str] = {}  # kernel -> what set its start ("" for time zero)
     slots: dict[str, Slot] = {}
     busy = {HOST: 0.0, GRID: 0.0, DRAM: 0.0, LINK: 0.0}
-    for node in graph:
-        name = node.name
-        if isinstance(node.op, Source):
-            ready_at[name] = 0.0
-            slots[name] = Slot()
-            continue
-        t = times[name]
-        # Dispatch: in program order on the host.
+    for kernel in kg.kernels:
+        name = kernel.name
+        nodes = [graph.node(m) for m in kernel.members]
+        t = kernel_time(graph, kernel, times, unfused)
+        # Dispatch: in program order on the host, once per kernel.
         d_start = host_free
         host_free = d_start + t.dispatch_s
         busy[HOST] += t.dispatch_s
         start, why = host_free, host_last if t.dispatch_s else ""
         if t.dispatch_s:
             host_last = name
-        for o in node.operands:
-            if ready_at[o] > start:
-                start, why = ready_at[o], o
-        collective = isinstance(node.op, Collective) and not isinstance(node.op, MeshSplit)
+        for d in kg.deps(kernel):
+            if ready_at[d] > start:
+                start, why = ready_at[d], d
+        collective = all(
+            isinstance(n.op, Collective) and not isinstance(n.op, MeshSplit) for n in nodes
+        )
         held: list[str] = []
-        if collective:
+        if any(isinstance(n.op, Collective) and not isinstance(n.op, MeshSplit) for n in nodes):
             held.append(LINK)
-        view = isinstance(node.op, VIEWS)
+        view = all(isinstance(n.op, VIEWS) for n in nodes)
         need_cores = 0
         if not view and not (collective and async_ccl):
-            w = work.get(name) if work is not None else None
-            need_cores = w.cores if w is not None and w.grid is not None else cores
+            found = [work[m] for m in kernel.members if work is not None and m in work]
+            sized = [w.cores for w in found if w.grid is not None]
+            need_cores = max(sized) if sized and len(sized) == len(nodes) else cores
             need_cores = min(max(need_cores, 1), cores)
         if t.dram_s and not view and not collective:  # a collective streams at the link's rate
             held.append(DRAM)
@@ -155,17 +188,24 @@ def schedule(
             busy[GRID] += length * need_cores / cores
         ready_at[name] = end
         cause[name] = why
-        slots[name] = Slot(
+        slot = Slot(
             start_s=start,
             end_s=end,
             dispatch_start_s=d_start,
             resources=(HOST, *held) if t.dispatch_s else tuple(held),
             cores=need_cores,
+            kernel=name,
         )
-    makespan = max((s.end_s for s in slots.values()), default=0.0)
+        for m in kernel.members:
+            slots[m] = slot
+    for n in graph:
+        if n.name not in slots:
+            slots[n.name] = Slot()  # a source: data, ready at 0
+    kernel_slots = {k.name: slots[k.name] for k in kg.kernels}
+    makespan = max((s.end_s for s in kernel_slots.values()), default=0.0)
     path: list[str] = []
-    if slots:
-        step = max(slots, key=lambda n: slots[n].end_s)  # ties: the first in program order
+    if kernel_slots:
+        step = max(kernel_slots, key=lambda n: kernel_slots[n].end_s)  # ties: program order
         seen: set[str] = set()
         while step and step not in seen:
             seen.add(step)
@@ -175,6 +215,7 @@ def schedule(
     return slots, Schedule(
         makespan_s=makespan,
         critical_path=tuple(path),
+        kernels=len(kg.kernels),
         busy_s=busy,
         overlap=overlap,
         async_ccl=async_ccl,

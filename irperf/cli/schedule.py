@@ -15,7 +15,8 @@ middle and last step (the step time is close to affine in the context).
 ``gen``, and ``phases`` {``prefill``, ``decode``: ``latency_ms`` {``aggregate_roofline``,
 ``per_op``, ``scheduled``}, ``stages_ms`` (each stage's span in the schedule), ``roles_ms``
 (busy time per role), ``utilisation`` (busy over makespan per resource), ``critical_path_ops``,
-``ops`` [{``name``, ``kind``, ``role``, ``stage``, ``start_us``, ``end_us``, ``bound``,
+``ops`` (one per kernel: an op, or with ``--fusion`` a fused group of kind ``kernel``)
+[{``name``, ``kind``, ``members``, ``role``, ``stage``, ``start_us``, ``end_us``, ``bound``,
 ``dispatch_start_us``, ``dispatch_us``, ``resources``, and ``flops``, ``dram_bytes``,
 ``noc_bytes``, ``link_bytes`` as the device runs the op: ``full`` convention, placed}]}.
 ``--trace-json F`` writes the schedule as a Chrome trace (``irperf/cli/trace.py``).
@@ -92,6 +93,12 @@ def add_parsers(sub: Any) -> None:
         help="per-op dispatch: auto (decode traced, vision and prefill eager; default), trace, "
         "eager or off",
     )
+    p.add_argument(
+        "--fusion",
+        default=None,
+        help="a fusion strategy (irperf fusion lists them): each fused group runs as one kernel, "
+        "one dispatch, its intermediates on chip",
+    )
     p.add_argument("--gen", type=_gen, default=None, help="output tokens of a whole request")
     p.add_argument(
         "--trace-json",
@@ -137,16 +144,33 @@ def scheduled(args: argparse.Namespace, graph: Any, target: Any) -> tuple[Any, d
     """Place, tile, time and schedule ``graph``; the graph and its report."""
     from irperf.api import run as run_passes
     from irperf.pass_manager import build_pass, get_pass
+    from passes.bytes import FusedTraffic, count_bytes
     from passes.flops import count_flops
-    from passes.op_time import OpTime, traffic_of
+    from passes.kernels import kernel_graph
+    from passes.op_time import OpTime, traffic_of, with_bound
     from passes.roofline import RooflineTime, aggregate_roofline_s
-    from passes.schedule import Schedule, Slot
+    from passes.schedule import Schedule, Slot, kernel_time
 
     chips, pattern, policy = machine_choice(args, target)
     passes: list[Any] = [*machine_passes(chips, pattern, policy)]
+    if args.fusion is not None:
+        from passes.fusion_rules import get_strategy
+
+        if get_strategy(args.fusion).decompose_attention:
+            passes.append("decompose-attention")
     if is_tenstorrent(target):  # memory homes and tiles are a Tenstorrent chip's
         passes.append(build_pass(get_pass("place"), {"strategy": args.strategy, "target": target}))
         passes.append(build_pass(get_pass("tiles"), {"target": target}))
+    if args.fusion is not None:
+        full = {"convention": "full"}
+        passes.append(build_pass(get_pass("flops"), full))
+        from passes.fusion_rules import get_strategy
+
+        fuse: dict[str, Any] = {"strategy": args.fusion}
+        if get_strategy(args.fusion).greedy:  # greedy's cost model: this target, every op
+            fuse |= {"target": target, "convention": "full"}
+        passes.append(build_pass(get_pass("fuse"), fuse))
+        passes.append(build_pass(get_pass("fused-bytes"), full))
     passes.append(build_pass(get_pass("op-time"), {"target": target, "dispatch": args.dispatch}))
     options = {"target": target, "overlap": args.overlap, "async_ccl": args.async_ccl == "on"}
     passes.append(build_pass(get_pass("schedule"), options))
@@ -154,42 +178,52 @@ def scheduled(args: argparse.Namespace, graph: Any, target: Any) -> tuple[Any, d
     passes += ["flops", counted, build_pass(get_pass("roofline"), {"target": target})]
     g = run_passes(graph, passes)
     times, slots = g.records(OpTime), g.records(Slot)
+    unfused = count_bytes(g, "full") if g.has_records(FusedTraffic) else {}
     flops, traffic = count_flops(g, "full"), traffic_of(g)  # as the device runs them
     whole = g.graph_record(Schedule)
     makespan = whole.makespan_s
     stages: dict[str, list[float]] = {}
     roles: dict[str, float] = {}
     ops = []
-    for n in g:
-        s = slots[n.name]
+    kg = kernel_graph(g)
+    fused = g.records(FusedTraffic) if g.has_records(FusedTraffic) else None
+    for kernel in kg.kernels:
+        s = slots[kernel.name]
         if s.end_s == s.start_s and not s.resources:
-            continue  # a source or a view: nothing runs
+            continue  # views: nothing runs
+        n = g.node(kernel.name)
         span = stages.setdefault(n.stage or "other", [s.start_s, s.end_s])
         span[0], span[1] = min(span[0], s.start_s), max(span[1], s.end_s)
         role = n.role.value if n.role is not None else "other"
         roles[role] = roles.get(role, 0.0) + s.end_s - s.start_s
+        t = kernel_time(g, kernel, times, unfused)
+        moved = fused if fused is not None else traffic
         ops.append(
             {
-                "name": n.name,
-                "kind": n.op.kind,
+                "name": kernel.name,
+                "kind": n.op.kind if len(kernel.members) == 1 else "kernel",
+                "members": len(kernel.members),
                 "role": role,
                 "stage": n.stage,
                 "start_us": s.start_s * US_PER_S,
                 "end_us": s.end_s * US_PER_S,
-                "bound": times[n.name].bound,
+                "bound": with_bound(t).bound,
                 "dispatch_start_us": s.dispatch_start_s * US_PER_S,
-                "dispatch_us": times[n.name].dispatch_s * US_PER_S,
+                "dispatch_us": t.dispatch_s * US_PER_S,
                 "resources": list(s.resources),
-                "flops": flops[n.name].flops,
-                "dram_bytes": traffic[n.name].bytes,
-                "noc_bytes": traffic[n.name].noc_bytes,
-                "link_bytes": traffic[n.name].link_bytes,
+                "flops": sum(flops[m].flops for m in kernel.members),
+                "dram_bytes": sum(moved[m].bytes for m in kernel.members),
+                "noc_bytes": sum(traffic[m].noc_bytes for m in kernel.members),
+                "link_bytes": sum(traffic[m].link_bytes for m in kernel.members),
             }
         )
     report = {
         "latency_ms": {
             "aggregate_roofline": aggregate_roofline_s(g.records(RooflineTime).values()) * MS_PER_S,
-            "per_op": sum(t.latency_s(args.overlap) for t in times.values()) * MS_PER_S,
+            "per_op": sum(
+                kernel_time(g, k, times, unfused).latency_s(args.overlap) for k in kg.kernels
+            )
+            * MS_PER_S,
             "scheduled": makespan * MS_PER_S,
         },
         "stages_ms": {k: (b - a) * MS_PER_S for k, (a, b) in stages.items()},
