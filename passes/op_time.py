@@ -31,7 +31,7 @@ DRAM bytes at the datasheet bandwidth, a launch of ``dispatch_overhead_s`` per o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import ClassVar, Literal
 
 from attrs import field, frozen
@@ -49,7 +49,13 @@ from passes.precision import node_phase
 from passes.roofline import compute_dtype
 from passes.tiles import TileWork, tile_work
 from targets import Target
-from targets.calibration import collective_models, gemm_models, load_calibration, model_for
+from targets.calibration import (
+    Calibration,
+    collective_models,
+    gemm_models,
+    load_calibration,
+    model_for,
+)
 from targets.loader import default_target, load_target
 
 Dispatch = Literal["auto", "trace", "eager", "off"]
@@ -124,38 +130,19 @@ def op_times(
     if target.calibration is None:
         return _simple_times(graph, target, dispatch, efficiency)
     cal = load_calibration(target.calibration)
-    models = gemm_models(target)
     links = collective_models(target.calibration)
-    flops = count_flops(graph, "full")
     traffic = traffic_of(graph)
-    work = graph.records(TileWork) if graph.has_records(TileWork) else tile_work(graph, target)
     homes = graph.records(Placement) if graph.has_records(Placement) else None
-    cores = target.cores
-    noc = (target.noc_bandwidth_bytes_per_s_per_core or 0.0) * cores
+    noc = (target.noc_bandwidth_bytes_per_s_per_core or 0.0) * target.cores
+    computes = compute_times(graph, target, efficiency)
     out: dict[str, OpTime] = {}
     for node in graph:
         if isinstance(node.op, Source):
             out[node.name] = OpTime()
             continue
         t = traffic[node.name]
-        compute = 0.0
-        tiled = work[node.name]
-        if tiled.grid is not None and tiled.padded_mkn is not None:
-            slowest = tiled.padded_flops * tiled.imbalance / tiled.cores
-            slowest *= face_fraction(tiled, target)
-            dt = compute_dtype(graph, node).name
-            fidelity = node.fidelity or target.fidelity_for(dt)
-            ideal = slowest / target.rate(dt, fidelity).flops_per_s_per_core
-            compute = model_for(models, dt, fidelity).seconds(ideal) if efficiency else ideal
-        elif flops[node.name].flops:
-            compute = flops[node.name].flops / (cores * _vector_rate(node, target))
-        sharded = homes is not None and Home.DRAM_SHARDED in homes[node.name].input_homes
-        if sharded:
-            bw = cal.dram["sharded_matmul_bytes_per_s"]
-        elif isinstance(node.op, CONTRACTIONS):
-            bw = cal.dram["interleaved_matmul_bytes_per_s"]
-        else:
-            bw = cal.dram["read_bytes_per_s"]
+        compute = computes[node.name]
+        bw = dram_rate(node, homes[node.name].input_homes if homes is not None else (), cal)
         link = 0.0
         if isinstance(node.op, Collective) and not isinstance(node.op, MeshSplit):
             model = links.get(node.op.kind)
@@ -178,6 +165,39 @@ def op_times(
         )
         out[node.name] = with_bound(record)
     return out
+
+
+def compute_times(graph: Graph, target: Target, efficiency: bool = True) -> dict[str, float]:
+    """Each op's compute time on a calibrated target (the module docstring's compute rule)."""
+    models = gemm_models(target)
+    flops = count_flops(graph, "full")
+    work = graph.records(TileWork) if graph.has_records(TileWork) else tile_work(graph, target)
+    out: dict[str, float] = {}
+    for node in graph:
+        compute = 0.0
+        tiled = work[node.name]
+        if isinstance(node.op, Source):
+            pass
+        elif tiled.grid is not None and tiled.padded_mkn is not None:
+            slowest = tiled.padded_flops * tiled.imbalance / tiled.cores
+            slowest *= face_fraction(tiled, target)
+            dt = compute_dtype(graph, node).name
+            fidelity = node.fidelity or target.fidelity_for(dt)
+            ideal = slowest / target.rate(dt, fidelity).flops_per_s_per_core
+            compute = model_for(models, dt, fidelity).seconds(ideal) if efficiency else ideal
+        elif flops[node.name].flops:
+            compute = flops[node.name].flops / (target.cores * _vector_rate(node, target))
+        out[node.name] = compute
+    return out
+
+
+def dram_rate(node: Node, input_homes: Sequence[Home], cal: Calibration) -> float:
+    """The measured DRAM rate of the op's access pattern (the module docstring's rule)."""
+    if Home.DRAM_SHARDED in input_homes:
+        return cal.dram["sharded_matmul_bytes_per_s"]
+    if isinstance(node.op, CONTRACTIONS):
+        return cal.dram["interleaved_matmul_bytes_per_s"]
+    return cal.dram["read_bytes_per_s"]
 
 
 def face_fraction(tiled: TileWork, target: Target) -> float:

@@ -14,7 +14,7 @@ result's home and, one per operand, the home it reads that operand from. Strateg
   interleaved; in decode, matmul weights DRAM-sharded over the banks and activations
   width-sharded in L1 (within the same capacity walk; what does not fit goes to DRAM).
 - ``time``: like ``l1-greedy``, but a result goes to L1 only when that saves time
-  (``passes/placement_time.py``: per-chip roofline times, reshards costed), and on overflow the
+  (``passes/placement_time.py``: op-time's per-op times, reshards costed), and on overflow the
   live tensor that saves the least time per byte goes, only if the result saves more.
 
 The capacity walk, the L1 estimate every strategy is checked against, spills and reshards:

@@ -1,28 +1,29 @@
 """The ``time`` strategy's objective: the time each result saves by living in L1.
 
-Each op's time is its per-chip roofline, ``max(compute, DRAM bytes / DRAM bandwidth, NoC bytes /
-NoC bandwidth)``: compute is its padded FLOPs (``Op.contractions``; other ops cost no matrix
-time) at one chip's peak for its format and fidelity; bytes are every operand read and the
-result written in TILE layout, as ``placed-bytes`` counts them under ``full``. A result's value
+Each op's time is ``max(compute, DRAM bytes / DRAM rate, NoC bytes / NoC bandwidth)``. On a
+calibrated target compute and the DRAM rate are ``op-time``'s (the fitted kernel model; the
+measured rate of the access pattern, DRAM-sharded where the strategy shards the operand); else
+the per-chip roofline's (padded FLOPs at one chip's peak; the datasheet bandwidth). Bytes are
+every operand read and the result written in TILE layout, as ``placed-bytes`` counts them under
+``full``. A result's value
 is what its producer and every reader save when that tensor's bytes move from DRAM to the NoC,
 every other tensor in DRAM (so values add, and each is computed once: linear in graph size),
 less the reshards its L1 home would force on a reader (a read and a write of the copy on the NoC,
 ``passes/placement_walk.py``'s rule). A compute-bound chain saves nothing and stays in DRAM,
 leaving L1 to the memory-bound ops that gain from it: magnitudes, not a lexicographic order of
-preferences (tt-mlir's finding). Issue 10's per-op time model replaces the roofline here when it
-lands.
+preferences (tt-mlir's finding).
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from attrs import frozen
 
 from irperf.errors import PassError
-from irperf.graph import Graph
+from irperf.graph import Graph, Node
 from irperf.homes import Home
 from irperf.ops import Source
 from irperf.ops.taxonomy import ALIASES
@@ -68,7 +69,7 @@ def l1_gains(graph: Graph, target: Target, rule: HomeRule) -> Gains:
             f"noc_bandwidth_bytes_per_s_per_core"
         )
     noc = target.noc_bandwidth_bytes_per_s_per_core * target.cores
-    dram = target.dram_bandwidth_bytes_per_s_per_chip
+    rates = _rates(graph, target)
     literals = literal_names(graph)
     root: dict[str, str] = {}
     wanted: dict[str, Home] = {}
@@ -83,17 +84,12 @@ def l1_gains(graph: Graph, target: Target, rule: HomeRule) -> Gains:
         ctx = RuleContext.of(graph, node, options=TILED)
         reads = operand_reads(graph, ctx, literals)
         written = WRITES.lookup(node)(ctx)
-        products = node.op.contractions(ctx.inputs, node.type)
-        flops = sum(c.padded_flops for c in products)
-        compute = 0.0
-        if flops:
-            dt = compute_dtype(graph, node).name
-            compute = flops / target.peak_flops_per_s_per_chip(dt, node.fidelity)
+        homes = [wanted[root[o]] for o in node.operands]
+        compute, dram = rates(node, homes)
         moved = sum(reads) + written
         if root[name] == name and written:
             value.setdefault(name, []).append((step, _saved(compute, moved, written, dram, noc)))
-            spill[name] = max(written / dram, written / noc)  # a spill op: roofline time
-        homes = [wanted[root[o]] for o in node.operands]
+            spill[name] = max(written / dram, written / noc)  # a spill op's time
         for k, (o, b) in enumerate(zip(node.operands, reads, strict=True)):
             s = root[o]
             if not b or isinstance(graph.node(s).op, Source):
@@ -108,6 +104,30 @@ def l1_gains(graph: Graph, target: Target, rule: HomeRule) -> Gains:
         for s, gains in value.items()
     }
     return Gains(steps, suffix, spill)
+
+
+def _rates(graph: Graph, target: Target) -> Callable[[Node, Sequence[Home]], tuple[float, float]]:
+    """Per op, its compute time and its DRAM rate: ``op-time``'s fitted models on a calibrated
+    target (the kernel model, the access pattern's measured rate), else the per-chip roofline
+    (padded FLOPs at peak, the datasheet bandwidth)."""
+    if target.calibration is not None:
+        from passes.op_time import compute_times, dram_rate
+        from targets.calibration import load_calibration
+
+        cal = load_calibration(target.calibration)
+        times = compute_times(graph, target)
+        return lambda node, homes: (times[node.name], dram_rate(node, homes, cal))
+    dram = target.dram_bandwidth_bytes_per_s_per_chip
+
+    def roofline(node: Node, homes: Sequence[Home]) -> tuple[float, float]:
+        products = node.op.contractions(graph.operand_types(node), node.type)
+        flops = sum(c.padded_flops for c in products)
+        if not flops:
+            return 0.0, dram
+        dt = compute_dtype(graph, node).name
+        return flops / target.peak_flops_per_s_per_chip(dt, node.fidelity), dram
+
+    return roofline
 
 
 def _saved(compute_s: float, moved: int, b: int, dram: float, noc: float) -> float:

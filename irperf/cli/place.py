@@ -47,7 +47,7 @@ def add_parsers(sub: Any) -> None:
         help="memory homes: dram (every tensor in DRAM, interleaved; default), tt-metal (decode "
         "weights DRAM-sharded, activations width-sharded in L1), l1-greedy (results kept in "
         "L1 while they fit, the farthest next use spilled) or time (L1 where it saves the most "
-        "time, by the per-chip roofline)",
+        "time, by op-time's per-op model)",
     )
     p.add_argument(
         "--override",
