@@ -28,6 +28,7 @@ def test_ttft_and_tpot_are_the_schedules(capsys: Any) -> None:
         "overlap",
         "async_ccl",
         "dispatch",
+        "fusion",
         "batch",
         "ttft_ms",
         "tpot_ms",

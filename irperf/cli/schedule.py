@@ -10,7 +10,7 @@ steps whose context grows from the prompt's length, summed by Simpson's rule ove
 middle and last step (the step time is close to affine in the context).
 
 ``--json`` is a public contract: ``model``, ``target``, ``tp``, ``precision``, ``strategy``,
-``overlap``, ``async_ccl``, ``dispatch``, ``batch``, ``ttft_ms``, ``tpot_ms``,
+``overlap``, ``async_ccl``, ``dispatch``, ``fusion``, ``batch``, ``ttft_ms``, ``tpot_ms``,
 ``tokens_per_s_per_user``, ``tokens_per_s``, ``request_ms`` (with ``--gen``; else null),
 ``gen``, and ``phases`` {``prefill``, ``decode``: ``latency_ms`` {``aggregate_roofline``,
 ``per_op``, ``scheduled``}, ``stages_ms`` (each stage's span in the schedule), ``roles_ms``
@@ -291,6 +291,7 @@ def schedule_report(args: argparse.Namespace) -> dict[str, Any]:
         "overlap": args.overlap,
         "async_ccl": args.async_ccl == "on",
         "dispatch": args.dispatch,
+        "fusion": args.fusion,
         "batch": args.batch,
         "ttft_ms": ttft,
         "tpot_ms": tpot,
@@ -344,6 +345,7 @@ def run(args: argparse.Namespace) -> int:
         f"overlap={out['overlap']}",
         f"async-ccl={'on' if out['async_ccl'] else 'off'}",
         f"dispatch={out['dispatch']}",
+        f"fusion={out['fusion'] or 'off'}",
     ]
     print("  ".join(words))
     print()
