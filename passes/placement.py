@@ -75,6 +75,7 @@ __all__ = [
     "place_dram",
     "place_l1_greedy",
     "placed_traffic",
+    "tiled",
     "tiled_bytes",
 ]
 
@@ -313,7 +314,9 @@ class PlacedBytesPass(AnalysisPass):
     convention: Convention = field(default="matmul-only", validator=one_of(*CONVENTIONS))
 
     def analyze(self, graph: Graph) -> dict[str, PlacedTraffic]:
-        tiled = (
-            graph.has_graph_record(PlacementSummary) and graph.graph_record(PlacementSummary).tiled
-        )
-        return placed_traffic(graph, graph.records(Placement), self.convention, tiled)
+        return placed_traffic(graph, graph.records(Placement), self.convention, tiled(graph))
+
+
+def tiled(graph: Graph) -> bool:
+    """Whether the graph's placement lays tensors out in 32x32 tiles (its bytes count tiles)."""
+    return graph.has_graph_record(PlacementSummary) and graph.graph_record(PlacementSummary).tiled

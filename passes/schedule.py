@@ -149,12 +149,9 @@ def schedule(
         for d in kg.deps(kernel):
             if ready_at[d] > start:
                 start, why = ready_at[d], d
-        collective = all(
-            isinstance(n.op, Collective) and not isinstance(n.op, MeshSplit) for n in nodes
-        )
-        held: list[str] = []
-        if any(isinstance(n.op, Collective) and not isinstance(n.op, MeshSplit) for n in nodes):
-            held.append(LINK)
+        links = [isinstance(n.op, Collective) and not isinstance(n.op, MeshSplit) for n in nodes]
+        collective = all(links)  # only collectives: the kernel may run beside compute
+        held: list[str] = [LINK] if any(links) else []
         view = all(isinstance(n.op, VIEWS) for n in nodes)
         need_cores = 0
         if not view and not (collective and async_ccl):
