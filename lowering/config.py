@@ -77,6 +77,23 @@ def _non_empty_str(inst: object, attr: Attribute[Any], value: object) -> None:
         )
 
 
+def _boolean(inst: object, attr: Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(
+            f"{type(inst).__name__}.{attr.name} must be true or false, got {value!r:.40}"
+        )
+
+
+def _optional_instance_of(kind: type) -> Callable[[object, Attribute[Any], object], None]:
+    inner = _instance_of(kind)
+
+    def check(inst: object, attr: Attribute[Any], value: object) -> None:
+        if value is not None:
+            inner(inst, attr, value)
+
+    return check
+
+
 def _instance_of(kind: type) -> Callable[[object, Attribute[Any], object], None]:
     def check(inst: object, attr: Attribute[Any], value: object) -> None:
         if not isinstance(value, kind):
@@ -224,6 +241,8 @@ class TextConfig:
     """embed_tokens rows."""
     cross_attention_layers: tuple[int, ...] = field(validator=_int_tuple)
     rms_norm_eps: float = _number(1e-30, 1.0, default=1e-5)
+    tie_word_embeddings: bool = field(default=False, validator=_boolean)
+    """The lm_head shares the token-embedding table (Llama 3.2 1B and 3B): one parameter set."""
     rope_theta: float = _number(1.0, 1e15, default=500000.0)
     max_position_embeddings: int = _count(1, POSITIONS, default=131072)
 
@@ -268,11 +287,18 @@ class TextConfig:
 
 @frozen(kw_only=True)
 class ModelConfig:
-    """A named checkpoint: its vision encoder and its text decoder."""
+    """A named checkpoint: its vision encoder (None for a text-only Llama) and its decoder."""
 
     name: str = field(validator=_non_empty_str)
-    vision: VisionConfig = field(validator=_instance_of(VisionConfig))
+    vision: VisionConfig | None = field(validator=_optional_instance_of(VisionConfig))
     text: TextConfig = field(validator=_instance_of(TextConfig))
+
+    def __attrs_post_init__(self) -> None:
+        if self.vision is None and self.text.cross_attention_layers:
+            raise ConfigError(
+                "ModelConfig: cross_attention_layers need a vision encoder (a text-only Llama "
+                "has none)"
+            )
 
 
 def load_model_config(name_or_path: str | os.PathLike[str]) -> ModelConfig:

@@ -223,6 +223,58 @@ def _hf_rope_theta(text: _Fields) -> float | None:
     return next(iter(found.values()), None)
 
 
+LLAMA_ARCHITECTURES = ("LlamaForCausalLM",)
+"""Text-only Hugging Face architectures irperf lowers (``model_type`` ``llama``)."""
+HF_LLAMA_READ = (
+    *HF_TEXT_READ,
+    "architectures",
+    "model_type",
+    "attention_bias",
+    "mlp_bias",
+    "pretraining_tp",
+)
+
+
+def config_from_hf_llama(
+    data: Mapping[str, object], name: str, *, source: str | None = None
+) -> ModelConfig:
+    """A text-only ModelConfig from a Hugging Face ``LlamaConfig`` (``config.json``) object:
+    Llama 3.1 8B / 70B / 405B, 3.2 1B / 3B, 3.3 70B and the like."""
+    src = source or name
+    t = _Fields(data, "", src)
+    t.check_keys(HF_LLAMA_READ)
+    t.refuse("hidden_act", "silu", "the decoder's MLP is SwiGLU (silu)")
+    t.refuse("attention_bias", False, "Llama's attention projections have no bias")
+    t.refuse("mlp_bias", False, "Llama's MLP projections have no bias")
+    tied = data.get("tie_word_embeddings", False)
+    if not isinstance(tied, bool):
+        raise t.error("tie_word_embeddings", f"must be true or false, got {show(tied)}")
+    text: dict[str, Any] = {key: t.integer(key, TextConfig) for key in HF_TEXT_REQUIRED}
+    for key in HF_TEXT_INTS:
+        if t.has(key):
+            text[key] = t.integer(key, TextConfig)
+    if t.has("rms_norm_eps"):
+        text["rms_norm_eps"] = t.number("rms_norm_eps", TextConfig)
+    rope_theta = _hf_rope_theta(t)
+    if rope_theta is not None:
+        text["rope_theta"] = rope_theta
+    text["vocab_size"] = text.get("vocab_size", 32000)  # LlamaConfig's default
+    text["num_embeddings"] = text["vocab_size"]  # no extra rows: one table, V rows
+    text["cross_attention_layers"] = ()
+    text["tie_word_embeddings"] = tied
+    return ModelConfig(name=name, vision=None, text=_build(src, TextConfig, text, {}))
+
+
+def architecture_of(data: Mapping[str, object]) -> str | None:
+    """The HF architecture a config.json names (its first ``architectures`` entry, else its
+    ``model_type``), or None."""
+    names = data.get("architectures")
+    if isinstance(names, list) and names and isinstance(names[0], str):
+        return names[0]
+    kind = data.get("model_type")
+    return kind if isinstance(kind, str) else None
+
+
 def config_from_hf(
     data: Mapping[str, object], name: str, *, source: str | None = None
 ) -> ModelConfig:
@@ -440,6 +492,26 @@ def _name_from_path(path: Path) -> str:
     return stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace").lower()
 
 
+def _names(text: str = "") -> str:
+    """Every preset, compactly (text-only Llamas by family: ``llama-3.1-8b/70b/405b``), and the
+    nearest name to ``text``."""
+    names = preset_names()
+    close = difflib.get_close_matches(text.lower(), names, n=1, cutoff=0.6) if text else []
+    families: dict[str, list[str]] = {}
+    shown = []
+    for n in names:
+        if PRESETS[n].vision is not None:
+            shown.append(n)
+        else:
+            family, size = n.rsplit("-", 1)
+            if family not in families:
+                families[family] = []
+                shown.append(family)
+            families[family].append(size)
+    listed = ", ".join(f"{n}-{'/'.join(families[n])}" if n in families else n for n in shown)
+    return (f"did you mean {close[0]!r}? " if close else "") + listed
+
+
 def load_model_config(name_or_path: str | os.PathLike[str]) -> ModelConfig:
     """A preset by name (in any case), or a ``.json`` file: HF ``config.json`` or Meta
     ``params.json`` (a ``str`` or ``os.PathLike`` path)."""
@@ -452,7 +524,7 @@ def load_model_config(name_or_path: str | os.PathLike[str]) -> ModelConfig:
         raise ConfigError(f"the model path {show(text)} holds a NUL character")
     if not text.strip():
         raise UnknownNameError(
-            f"a model name must not be empty; valid names: {', '.join(preset_names())} "
+            f"a model name must not be empty; valid names: {_names()} "
             "(or a path to a config.json / params.json file)"
         )
     if not isinstance(name_or_path, os.PathLike) and text.lower() in PRESETS:
@@ -466,8 +538,8 @@ def load_model_config(name_or_path: str | os.PathLike[str]) -> ModelConfig:
         or _is_file(path)
     ):
         raise UnknownNameError(
-            f"unknown model {show(text)}; valid names: {', '.join(preset_names())} "
-            "(or a path to a config.json / params.json file)"
+            f"unknown model {show(text)}; valid names: {_names(text[:200])} "
+            "(or a config.json / params.json path)"
         )
     shown = show(text)[1:-1] if len(text) > ECHO_CHARS else text
     data = _read_json_object(path, shown)
@@ -481,9 +553,18 @@ def load_model_config(name_or_path: str | os.PathLike[str]) -> ModelConfig:
         )
     if hf:
         return config_from_hf(data, name, source=shown)
+    arch = architecture_of(data)
+    if arch is not None:
+        if arch in LLAMA_ARCHITECTURES or data.get("model_type") == "llama":
+            return config_from_hf_llama(data, name, source=shown)
+        raise ConfigError(
+            f"{shown}: architecture {show(arch)} is not supported; irperf lowers "
+            f"MllamaForConditionalGeneration and {', '.join(LLAMA_ARCHITECTURES)}"
+        )
     if "dim" in data and "n_layers" in data:
         return config_from_meta_params(data, name, source=shown)
     raise ConfigError(
-        f"{shown}: neither a Hugging Face MllamaConfig (text_config, vision_config) "
-        "nor a Meta params.json (dim, n_layers)"
+        f"{shown}: neither a Hugging Face config.json (MllamaConfig: text_config, "
+        "vision_config; LlamaConfig: architectures, model_type) nor a Meta params.json (dim, "
+        "n_layers)"
     )

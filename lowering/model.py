@@ -125,6 +125,7 @@ def _vision(
     rows: str = "hf",
 ) -> Value:
     """Encoder and projector: the projected vision tokens ``[batch, images * 4n, D]``."""
+    assert cfg.vision is not None, "lower() refuses vision work for a text-only model"
     with b.stage("vision"):
         feats = lower_vision_encoder(
             b, cfg.vision, images=batch * images, fmt=fmt, layout=layout, token_rows=rows
@@ -157,7 +158,7 @@ def lower(
     phase: str = "prefill",
     seq_len: int | None = None,
     context: int | None = None,
-    image: bool = True,
+    image: bool | None = None,
     logits: str | None = None,
     layout: str | None = None,
     vision_rows: str | None = None,
@@ -168,7 +169,9 @@ def lower(
     ``prefill`` (``seq_len`` prompt tokens per sequence) or ``decode`` (one token per sequence
     after ``context`` cached positions). ``image``: each sequence holds ``images`` images (the
     encoder always runs ``max_num_tiles`` tiles; ``tiles`` of them hold picture), else the prompt
-    is text only and every cross-attention layer is skipped. ``logits``: ``last`` (HF
+    is text only and every cross-attention layer is skipped (None: an image where the model has
+    a vision encoder; a text-only Llama has none, and its ``full`` part is its decoder).
+    ``logits``: ``last`` (HF
     ``generate``) or ``all`` positions (Meta's reference) in prefill. ``layout``: the parameter
     layout of the tile embeddings, ``hf`` (default) or ``meta`` (see ``lowering.vision``).
     ``vision_rows``: how the encoder pads a tile's tokens, ``hf`` (to a multiple of 8, default)
@@ -192,8 +195,18 @@ def lower(
         layout = _one_of("layout", layout, LAYOUTS)
     if vision_rows is not None:
         vision_rows = _one_of("vision_rows", vision_rows, tuple(VISION_ROWS))
+    text_only = cfg.vision is None
+    if image is None:
+        image = not text_only
     if not isinstance(image, bool):
         raise ConfigError(f"image must be True or False, got {show(image)}")
+    if text_only and (image or part == "vision"):
+        what = "part 'vision'" if part == "vision" else "an image"
+        raise ConfigError(
+            f"{cfg.name} is a text-only Llama (no vision encoder): {what} means nothing"
+        )
+    if text_only and (layout is not None or vision_rows is not None):
+        raise ConfigError(f"{cfg.name} is a text-only Llama: it has no vision layout or rows")
     fmt = _formats(dtype, weight_dtype)
     _check_meaningful(
         part,
@@ -209,7 +222,7 @@ def lower(
         vision_rows=vision_rows,
     )
     positions = cfg.text.max_position_embeddings
-    max_tiles = cfg.vision.max_num_tiles
+    max_tiles = cfg.vision.max_num_tiles if cfg.vision is not None else 1
     checks = [
         ("batch", batch, MAX_BATCH, ""),
         ("images", 1 if images is None else images, MAX_IMAGES, ""),
@@ -252,7 +265,7 @@ def lower(
         dtype=fmt.activations.name,
         weight_dtype=fmt.weights.name,
     )
-    if part != "text":
+    if part != "text" and not text_only:
         graph.meta["layout"] = layout
         graph.meta["vision_rows"] = rows
     b = Builder(graph)
@@ -265,7 +278,7 @@ def lower(
         graph.meta["seq_len"] = seq_len
     else:
         graph.meta["context"] = context
-    image_tokens = images * cfg.vision.vision_tokens if image else 0
+    image_tokens = images * cfg.vision.vision_tokens if image and cfg.vision is not None else 0
     run = TextRun(
         phase=cast(Phase, phase),
         batch=batch,
@@ -278,7 +291,7 @@ def lower(
     if part == "full":
         if phase == "prefill" and image:
             vision = _vision(b, cfg, batch=batch, images=images, fmt=fmt, layout=layout, rows=rows)
-        else:
+        elif not text_only:
             _resident_vision_weights(graph, cfg, fmt=fmt, layout=layout)
     elif phase == "prefill" and image:
         shape = (batch, image_tokens, cfg.text.hidden_size)

@@ -1,4 +1,5 @@
-"""Built-in model configurations for the published Llama 3.2 Vision checkpoints."""
+"""Built-in model configurations: the published Llama 3.2 Vision checkpoints, and the common
+text-only Llama checkpoints (their Hugging Face ``config.json`` values)."""
 
 from __future__ import annotations
 
@@ -34,9 +35,41 @@ _CHECKPOINTS = (
     ("llama-3.2-90b-vision-instruct", "Llama 3.2 90B Vision Instruct", VISION_560, TEXT_90B),
 )
 
+
+def _llama(
+    d: int, layers: int, heads: int, ffn: int, *, tied: bool = False, head_dim: int | None = None
+) -> TextConfig:
+    """A LlamaForCausalLM decoder: 8 KV heads and a 128,256-token vocabulary, as every Llama 3
+    checkpoint has; no cross-attention layers."""
+    return TextConfig(
+        hidden_size=d,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=8,
+        head_dim=head_dim or d // heads,
+        intermediate_size=ffn,
+        vocab_size=128256,
+        num_embeddings=128256,
+        cross_attention_layers=(),
+        tie_word_embeddings=tied,
+    )
+
+
+_TEXT_ONLY = (
+    ("llama-3.2-1b", "Llama 3.2 1B", _llama(2048, 16, 32, 8192, tied=True, head_dim=64)),
+    ("llama-3.2-3b", "Llama 3.2 3B", _llama(3072, 28, 24, 8192, tied=True, head_dim=128)),
+    ("llama-3.1-8b", "Llama 3.1 8B", _llama(4096, 32, 32, 14336)),
+    ("llama-3.1-70b", "Llama 3.1 70B", _llama(8192, 80, 64, 28672)),
+    ("llama-3.3-70b", "Llama 3.3 70B", _llama(8192, 80, 64, 28672)),
+    ("llama-3.1-405b", "Llama 3.1 405B", _llama(16384, 126, 128, 53248)),
+)
+
 PRESETS: dict[str, ModelConfig] = {
     name: ModelConfig(name=name, vision=vision, text=text) for name, _, vision, text in _CHECKPOINTS
 }
+PRESETS.update(
+    {name: ModelConfig(name=name, vision=None, text=text) for name, _, text in _TEXT_ONLY}
+)
 
 PRESET_DESCRIPTIONS: dict[str, str] = {
     name: (
@@ -45,9 +78,16 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
     )
     for name, title, vision, text in _CHECKPOINTS
 }
+PRESET_DESCRIPTIONS.update(
+    {
+        name: f"{title} (text only): D={text.hidden_size}, {text.num_hidden_layers} layers"
+        + (", lm_head tied to the embeddings" if text.tie_word_embeddings else "")
+        for name, title, text in _TEXT_ONLY
+    }
+)
 """One line per preset, for ``irperf models``."""
 
 
 def preset_names() -> tuple[str, ...]:
-    """Names of the built-in models, smallest first."""
+    """Names of the built-in models: the Vision checkpoints, then the text-only ones."""
     return tuple(PRESETS)

@@ -1,4 +1,5 @@
-"""Lowering of the Llama 3.2 Vision text decoder: self- and gated cross-attention layers, per phase.
+"""Lowering of the Llama text decoder (Llama 3.2 Vision's, with gated cross-attention layers; a
+text-only Llama's, without), per phase.
 
 Scopes (a public contract): ``text.embed``, ``text.rope`` (the ``cos``/``sin`` table inputs
 every self layer's RoPE reads), ``text.{j}`` with ``j`` the HF merged layer index
@@ -32,8 +33,21 @@ from attrs import frozen
 from irperf.builder import Builder, Value
 from irperf.dtypes import INT32
 from irperf.graph import Graph
-from irperf.ops import SDPA, Add, CacheAppend, Embedding, Mul, Reshape, Rope, Silu, Slice
+from irperf.ops import (
+    SDPA,
+    Add,
+    CacheAppend,
+    Embedding,
+    MatMul,
+    Mul,
+    Reshape,
+    Rope,
+    Silu,
+    Slice,
+    Weight,
+)
 from irperf.roles import Role
+from irperf.types import TensorType
 from lowering.common import Formats, copy_weights, linear, linear_weight, rmsnorm, tanh_gate
 from lowering.config import TextConfig
 
@@ -251,4 +265,10 @@ def lower_text_decoder(
             if run.logits == "last" and seq > 1:
                 last = Slice(axis=1, start=seq - 1, stop=seq)
                 x = b.add(last, x, name="lm_head.last_token", role=Role.LM_HEAD)
-            return linear(b, x, d, cfg.vocab_size, name="lm_head", fmt=fmt, role=Role.LM_HEAD)
+            if not cfg.tie_word_embeddings:
+                return linear(b, x, d, cfg.vocab_size, name="lm_head", fmt=fmt, role=Role.LM_HEAD)
+            # Tied (Llama 3.2 1B, 3B): the head shares the embedding table's parameters.
+            with b.role(Role.LM_HEAD):
+                tied = Weight(type=TensorType((d, cfg.vocab_size), fmt.weights), tied_to=table.name)
+                w = b.add(tied, name="lm_head.weight")
+                return b.add(MatMul(), x, w, name="lm_head")

@@ -1,7 +1,8 @@
 """The ``params`` pass: parameters per node (a weight's element count; every other node 0).
 
 ``params`` counts the model's parameters, each once: a weight split over chips counts its global
-element count, a replicated one its own. ``weight_bytes`` is what one chip stores."""
+element count, a replicated one its own, a tied one (``Weight.tied_to``) none. ``weight_bytes`` is
+what one chip stores."""
 
 from __future__ import annotations
 
@@ -34,7 +35,10 @@ NO_PARAMS = ParamCount()
 
 def count_params(graph: Graph) -> dict[str, ParamCount]:
     return {
-        n.name: ParamCount(params=n.type.global_numel, weight_bytes=n.type.nbytes)
+        n.name: ParamCount(
+            params=0 if n.op.tied_to is not None else n.type.global_numel,
+            weight_bytes=n.type.nbytes,
+        )
         if isinstance(n.op, Weight)
         else NO_PARAMS
         for n in graph

@@ -132,8 +132,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--image",
         action=BooleanOnce,
-        default=True,
-        help="each sequence holds an image (default); --no-image: a text-only prompt, every "
+        default=None,
+        help="each sequence holds an image (default for a Vision model); --no-image: a text-only "
+        "prompt, every "
         "cross-attention layer skipped",
     )
     p.add_argument("--images", type=int, default=None, help="images per sequence (default 1)")
@@ -181,6 +182,18 @@ def add_convention_arg(p: argparse.ArgumentParser, default: str | None, shown: s
         help=f"matmul-only: only matmul/conv/attention cost (the seed's); full: every op "
         f"(default {shown or default})",
     )
+
+
+def device_rows(args: argparse.Namespace, strategy: str | None) -> dict[str, str]:
+    """The lowering option a ``tt-metal`` placement asks for: vision tiles padded to whole
+    32-row device tiles (1601 -> 1632), where the request runs a vision encoder at all."""
+    from lowering import load_model_config
+
+    if strategy != "tt-metal" or args.part == "text":
+        return {}
+    if load_model_config(args.model).vision is None:
+        return {}  # a text-only Llama: no encoder, no rows to pad
+    return {"vision_rows": "tile"}
 
 
 def lower_from_args(args: argparse.Namespace, **extra: Any) -> Any:

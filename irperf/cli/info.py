@@ -38,7 +38,7 @@ def models(args: argparse.Namespace) -> int:
                 {
                     "name": name,
                     "description": PRESET_DESCRIPTIONS[name],
-                    "image_size": cfg.vision.image_size,
+                    "image_size": cfg.vision.image_size if cfg.vision is not None else None,
                     "text_width": cfg.text.hidden_size,
                     "text_layers": cfg.text.num_hidden_layers,
                     "cross_attention_layers": list(cfg.text.cross_attention_layers),
@@ -50,7 +50,7 @@ def models(args: argparse.Namespace) -> int:
     rows = [
         [
             name,
-            str(cfg.vision.image_size),
+            str(cfg.vision.image_size) if cfg.vision is not None else "-",
             str(cfg.text.num_hidden_layers),
             PRESET_DESCRIPTIONS[name],
         ]

@@ -20,6 +20,7 @@ from typing import Any
 from irperf.cli.common import (
     add_convention_arg,
     add_model_args,
+    device_rows,
     fmt_int,
     lower_from_args,
     print_json,
@@ -79,9 +80,7 @@ def placement(args: argparse.Namespace) -> dict[str, Any]:
 
     target = load_target(args.target)
     chips, pattern, policy = machine_choice(args, target)
-    # tt-metal pads a vision tile's tokens to whole 32-row tiles (1601 -> 1632); HF to 8.
-    tiled = args.strategy == "tt-metal" and args.part != "text"
-    graph = lower_from_args(args, **({"vision_rows": "tile"} if tiled else {}))
+    graph = lower_from_args(args, **device_rows(args, args.strategy))
     count = f"flops{{convention={args.convention}}},bytes{{convention={args.convention}}}"
     from passes.overrides import load_overrides
 

@@ -30,6 +30,7 @@ from typing import Any
 from irperf.cli.common import (
     UsageError,
     add_model_args,
+    device_rows,
     fmt_ms,
     lower_from_args,
     print_json,
@@ -133,9 +134,8 @@ def _phase_graph(args: argparse.Namespace, phase: str, context: int | None) -> A
     else:
         args.context = None
     try:
-        # tt-metal pads a vision tile's tokens to whole 32-row tiles (1601 -> 1632), as place does
-        tiled = args.tt_metal_rows and args.part != "text"
-        return lower_from_args(args, **({"vision_rows": "tile"} if tiled else {}))
+        strategy = args.strategy if args.tt_metal_rows else None
+        return lower_from_args(args, **device_rows(args, strategy))
     finally:
         args.phase, args.context, args.seq_len = saved
 

@@ -32,9 +32,14 @@ class Input(Source):
 
 @frozen(kw_only=True)
 class Weight(Source):
-    """A parameter of the model; parameter counts are sums over these."""
+    """A parameter of the model; parameter counts are sums over these.
+
+    ``tied_to``: the weight whose parameters this one shares (a tied lm_head, the embedding
+    table's): its parameters are counted there, once; its bytes are its own (the device stores
+    the head in its own layout and format)."""
 
     kind: ClassVar[str] = "weight"
+    tied_to: str | None = None
 
 
 @frozen(kw_only=True)

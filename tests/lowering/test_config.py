@@ -31,6 +31,14 @@ NAMES = (
     "llama-3.2-90b-vision",
     "llama-3.2-90b-vision-instruct",
 )
+TEXT_ONLY = (
+    "llama-3.2-1b",
+    "llama-3.2-3b",
+    "llama-3.1-8b",
+    "llama-3.1-70b",
+    "llama-3.3-70b",
+    "llama-3.1-405b",
+)
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -87,9 +95,9 @@ HF_90B: dict[str, Any] = {
 
 
 def test_preset_names_and_descriptions() -> None:
-    assert preset_names() == NAMES
+    assert preset_names() == NAMES + TEXT_ONLY
     assert set(PRESET_DESCRIPTIONS) == set(PRESETS)
-    assert all(PRESETS[n].name == n for n in NAMES)
+    assert all(PRESETS[n].name == n for n in NAMES + TEXT_ONLY)
     assert "448 px" in PRESET_DESCRIPTIONS["llama-3.2-11b-vision"]
     assert all("\n" not in d for d in PRESET_DESCRIPTIONS.values())
 
@@ -292,7 +300,10 @@ def test_model_config_checks_its_parts() -> None:
     with pytest.raises(ConfigError, match=r"ModelConfig\.name must be a non-empty string"):
         attrs.evolve(PRESETS["llama-3.2-11b-vision"], name="")
     with pytest.raises(ConfigError, match=r"ModelConfig\.vision must be a VisionConfig"):
-        ModelConfig(name="x", vision=None, text=HF_90B)  # type: ignore[arg-type]
+        ModelConfig(name="x", vision="vision", text=HF_90B)  # type: ignore[arg-type]
+    text_90b = PRESETS["llama-3.2-90b-vision"].text
+    with pytest.raises(ConfigError, match="cross_attention_layers need a vision encoder"):
+        ModelConfig(name="x", vision=None, text=text_90b)
 
 
 # --- loaders reject bad input --------------------------------------------------------------------
@@ -389,8 +400,14 @@ def test_json_list_file(tmp_path: Path) -> None:
 
 def test_json_of_unknown_shape(tmp_path: Path) -> None:
     path = tmp_path / "other.json"
-    path.write_text('{"model_type": "llama"}')
-    with pytest.raises(ConfigError, match=r"neither a Hugging Face MllamaConfig"):
+    path.write_text('{"name": "llama"}')
+    with pytest.raises(ConfigError, match=r"neither a Hugging Face config.json"):
+        load_model_config(str(path))
+    path.write_text('{"model_type": "gpt2", "n_embd": 768}')  # another architecture, by name
+    with pytest.raises(ConfigError, match=r"architecture 'gpt2' is not supported"):
+        load_model_config(str(path))
+    path.write_text('{"model_type": "llama"}')  # a Llama config missing what it must hold
+    with pytest.raises(ConfigError, match=r"hidden_size missing"):
         load_model_config(str(path))
 
 
