@@ -153,3 +153,17 @@ def test_pictures_without_matplotlib(capsys: Any, tmp_path: Any, monkeypatch: An
     assert "pip install 'irperf[plot]'" in err and err.count("\n") == 1
     assert main(["schedule", B11, "--plot", str(tmp_path / "r.jpg")]) == 2
     assert "a .png or .svg file" in capsys.readouterr().err
+
+
+def test_a_model_that_does_not_fit_is_timed_with_a_warning(capsys: Any) -> None:
+    # Llama 3.1 405B over T3000's 8 chips: about 50e9 parameters per chip, at least half a byte
+    # each even in BFP4 (576 bytes per 1,024 values), against 12 GB of DRAM per chip.
+    argv = ["schedule", "llama-3.1-405b", "--target", "t3000", "--phase", "decode"]
+    out = _json(capsys, *argv)
+    assert out["fits"] is False and out["tpot_ms"] > 0
+    dec = out["phases"]["decode"]
+    assert dec["dram_capacity_bytes"] == 12_000_000_000
+    assert dec["memory_bytes"] > 405e9 / 8 * 576 / 1024 > 12e9
+    assert main(argv) == 0
+    assert "warning: the model does not fit" in capsys.readouterr().out
+    assert _json(capsys, "schedule", B11)["fits"] is True

@@ -12,9 +12,12 @@ middle and last step (the step time is close to affine in the context).
 ``--json`` is a public contract: ``model``, ``target``, ``tp``, ``precision``, ``strategy``,
 ``overlap``, ``async_ccl``, ``dispatch``, ``fusion``, ``batch``, ``ttft_ms``, ``tpot_ms``,
 ``tokens_per_s_per_user``, ``tokens_per_s``, ``request_ms`` (with ``--gen``; else null),
+``fits`` (every phase's weights, KV cache and activations within one chip's DRAM, or the pooled
+DRAM of an unsplit graph),
 ``gen``, and ``phases`` {``prefill``, ``decode``: ``latency_ms`` {``aggregate_roofline``,
 ``per_op``, ``scheduled``}, ``stages_ms`` (each stage's span in the schedule), ``roles_ms``
 (busy time per role), ``utilisation`` (busy over makespan per resource), ``critical_path_ops``,
+``memory_bytes``, ``dram_capacity_bytes``, ``fits``,
 ``ops`` (one per kernel: an op, or with ``--fusion`` a fused group of kind ``kernel``)
 [{``name``, ``kind``, ``members``, ``role``, ``stage``, ``start_us``, ``end_us``, ``bound``,
 ``dispatch_start_us``, ``dispatch_us``, ``resources``, and ``flops``, ``dram_bytes``,
@@ -175,8 +178,13 @@ def scheduled(args: argparse.Namespace, graph: Any, target: Any) -> tuple[Any, d
     options = {"target": target, "overlap": args.overlap, "async_ccl": args.async_ccl == "on"}
     passes.append(build_pass(get_pass("schedule"), options))
     counted = "placed-bytes" if is_tenstorrent(target) else "bytes"
-    passes += ["flops", counted, build_pass(get_pass("roofline"), {"target": target})]
+    passes += ["flops", counted, build_pass(get_pass("roofline"), {"target": target}), "memory"]
     g = run_passes(graph, passes)
+    from passes.memory import MemoryFootprint
+
+    footprint = g.graph_record(MemoryFootprint)
+    split = chips > 1  # a split graph counts one chip's part: one chip's DRAM holds it
+    capacity = target.dram_bytes_per_chip * (1 if split else target.chips)
     times, slots = g.records(OpTime), g.records(Slot)
     unfused = count_bytes(g, "full") if g.has_records(FusedTraffic) else {}
     flops, traffic = count_flops(g, "full"), traffic_of(g)  # as the device runs them
@@ -230,6 +238,9 @@ def scheduled(args: argparse.Namespace, graph: Any, target: Any) -> tuple[Any, d
         "roles_ms": {k: v * MS_PER_S for k, v in sorted(roles.items(), key=lambda kv: -kv[1])},
         "utilisation": {k: (v / makespan if makespan else 0.0) for k, v in whole.busy_s.items()},
         "critical_path_ops": len(whole.critical_path),
+        "memory_bytes": footprint.total_bytes,
+        "dram_capacity_bytes": capacity,
+        "fits": footprint.total_bytes <= capacity,
         "ops": ops,
     }
     return g, report
@@ -282,6 +293,7 @@ def schedule_report(args: argparse.Namespace) -> dict[str, Any]:
     ttft = phases["prefill"]["latency_ms"]["scheduled"] if "prefill" in phases else None
     tpot = phases["decode"]["latency_ms"]["scheduled"] if "decode" in phases else None
     per_user = 1000.0 / tpot if tpot else None
+    fits = all(rep["fits"] for rep in phases.values())
     return {
         "model": args.model,
         "target": target.name,
@@ -299,6 +311,7 @@ def schedule_report(args: argparse.Namespace) -> dict[str, Any]:
         "tokens_per_s": per_user * args.batch if per_user is not None else None,
         "gen": args.gen,
         "request_ms": request,
+        "fits": fits,
         "phases": phases,
     }
 
@@ -349,6 +362,13 @@ def run(args: argparse.Namespace) -> int:
     ]
     print("  ".join(words))
     print()
+    if not out["fits"]:
+        worst = max(out["phases"].values(), key=lambda r: r["memory_bytes"])
+        print(
+            f"warning: the model does not fit: {worst['memory_bytes'] / 1e9:,.2f} GB of weights, "
+            f"KV cache and activations against {worst['dram_capacity_bytes'] / 1e9:,.2f} GB of "
+            f"DRAM per chip; the times below are what it would take"
+        )
     if out["ttft_ms"] is not None:
         print(f"TTFT (prefill, scheduled): {fmt_ms(out['ttft_ms'])} ms")
     if out["tpot_ms"] is not None:
