@@ -14,7 +14,9 @@ Tenstorrent targets (a calibration named in the target file, ``targets/calibrati
 - **dram**: DRAM bytes (``placed-bytes`` under ``full`` when the graph is placed, else the
   ``bytes`` pass's exact ``full`` counts) at the measured bandwidth of the access pattern: an op
   reading a DRAM-sharded operand at the DRAM-sharded matmuls' rate, another matmul-like op at the
-  interleaved matmuls' rate, any other op at the read microbenchmark's.
+  interleaved matmuls' rate, any other op at the read microbenchmark's; each scaled by the
+  target's rated DRAM bandwidth over the 288 GB/s they were measured on (so a sweep over the
+  rating moves them).
 - **noc**: NoC bytes at ``cores x noc_bandwidth_bytes_per_s_per_core``.
 - **link**: a collective's time from the model fitted to the measured collective table (a floor,
   a per-chip term, bytes at the achieved rate), never the line rate; a mesh split is local.
@@ -139,7 +141,7 @@ def op_times(
             continue
         t = traffic[node.name]
         compute = computes[node.name]
-        bw = dram_rate(node, homes[node.name].input_homes if homes is not None else (), cal)
+        bw = dram_rate(node, homes[node.name].input_homes if homes is not None else (), cal, target)
         link = 0.0
         if isinstance(node.op, Collective) and not isinstance(node.op, MeshSplit):
             model = links.get(node.op.kind)
@@ -188,13 +190,17 @@ def compute_times(graph: Graph, target: Target, efficiency: bool = True) -> dict
     return out
 
 
-def dram_rate(node: Node, input_homes: Sequence[Home], cal: Calibration) -> float:
-    """The measured DRAM rate of the op's access pattern (the module docstring's rule)."""
+def dram_rate(node: Node, input_homes: Sequence[Home], cal: Calibration, target: Target) -> float:
+    """The measured DRAM rate of the op's access pattern (the module docstring's rule), scaled
+    by the target's rated bandwidth over the one it was measured on."""
     if Home.DRAM_SHARDED in input_homes:
-        return cal.dram["sharded_matmul_bytes_per_s"]
-    if isinstance(node.op, CONTRACTIONS):
-        return cal.dram["interleaved_matmul_bytes_per_s"]
-    return cal.dram["read_bytes_per_s"]
+        rate = cal.dram["sharded_matmul_bytes_per_s"]
+    elif isinstance(node.op, CONTRACTIONS):
+        rate = cal.dram["interleaved_matmul_bytes_per_s"]
+    else:
+        rate = cal.dram["read_bytes_per_s"]
+    reference = cal.dram.get("reference_bytes_per_s", target.dram_bandwidth_bytes_per_s_per_chip)
+    return rate * target.dram_bandwidth_bytes_per_s_per_chip / reference
 
 
 def face_fraction(tiled: TileWork, target: Target) -> float:

@@ -116,7 +116,7 @@ def _rates(graph: Graph, target: Target) -> Callable[[Node, Sequence[Home]], tup
 
         cal = load_calibration(target.calibration)
         times = compute_times(graph, target)
-        return lambda node, homes: (times[node.name], dram_rate(node, homes, cal))
+        return lambda node, homes: (times[node.name], dram_rate(node, homes, cal, target))
     dram = target.dram_bandwidth_bytes_per_s_per_chip
 
     def roofline(node: Node, homes: Sequence[Home]) -> tuple[float, float]:

@@ -122,9 +122,64 @@ def add_parsers(sub: Any) -> None:
         default=None,
         help="a Gantt chart of the schedule, .png or .svg (needs the plot extra: matplotlib)",
     )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a target parameter for this run (dram_bandwidth_bytes_per_s_per_chip=576e9); "
+        "repeatable",
+    )
     p.add_argument("--top", type=int, default=8, help="ops listed per phase (default 8)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
+
+
+def parse_set(item: str, many: bool = False) -> tuple[str, list[str]]:
+    """``KEY=VALUE`` (``many``: ``KEY=V1,V2``) into the key and its values."""
+    key, sep, values = item.partition("=")
+    parts = [v.strip() for v in values.split(",")] if many else [values.strip()]
+    if not sep or not key.strip() or not all(parts):
+        form = "KEY=V1,V2" if many else "KEY=VALUE"
+        raise UsageError(f"--set {item!r:.60}: give {form}")
+    return key.strip(), parts
+
+
+def apply_sets(target: Any, items: list[str]) -> Any:
+    """``target`` with each ``KEY=VALUE`` applied: a numeric field of the target file, checked
+    by the target's own validators."""
+    import attrs
+
+    from irperf.errors import TargetError
+
+    numeric = {
+        f.name: f.type
+        for f in attrs.fields(type(target))
+        if f.type in ("int", "float", "float | None") and f.name != "origin"
+    }
+    changes: dict[str, Any] = {}
+    for item in items:
+        key, (text,) = parse_set(item)
+        if key not in numeric:
+            raise UsageError(
+                f"--set {key!r:.40}: not a numeric target parameter; valid: {', '.join(numeric)}"
+            )
+        try:
+            value = float(text)
+        except ValueError:
+            raise UsageError(f"--set {key}={text!r:.40}: not a number") from None
+        if numeric[key] == "int":
+            if not value.is_integer():
+                raise UsageError(f"--set {key}={text!r:.40}: a whole number")
+            changes[key] = int(value)
+        else:
+            changes[key] = value
+    if not changes:
+        return target
+    try:
+        return attrs.evolve(target, **changes)
+    except TargetError as e:
+        raise UsageError(f"--set: {e}") from None
 
 
 def _phase_graph(args: argparse.Namespace, phase: str, context: int | None) -> Any:
@@ -266,7 +321,7 @@ def schedule_report(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError("--seq-len means nothing with --phase decode (give --context)")
     if args.top < 0:
         raise UsageError(f"--top {args.top}: a count of ops from 0")
-    target = load_target(args.target)
+    target = apply_sets(load_target(args.target), args.set)
     chips, _, policy = machine_choice(args, target)
     if args.strategy is not None and not is_tenstorrent(target):
         raise UsageError(

@@ -1,0 +1,259 @@
+"""``irperf sweep``: every combination of models, targets, request shapes and machine choices,
+one CSV row per configuration and phase, each with the exact ``irperf schedule`` command that
+reproduces it.
+
+Rows: for each model, target, ``--set`` value, precision, tp, fusion, batch and phase
+(``prefill`` rows take each ``--seq-len``, ``decode`` rows each ``--context``), in that nesting,
+so the same arguments give the same file. A configuration that cannot run (heads the chips do not
+divide, a bad target value) is a row with its ``error``, never a crash; one that does not fit is
+a row with ``fits`` false and its times. An interrupted sweep resumes: rows whose ``command`` the
+output already holds are skipped, new ones appended. ``--workers N`` runs N local processes.
+
+The CSV columns are a public contract (``COLUMNS``, one column per ``--set`` key before
+``ttft_ms``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import os
+import shlex
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from irperf.checks import show
+from irperf.cli.common import UsageError
+from irperf.cli.schedule import apply_sets, parse_set
+
+LEADING = ("model", "target", "phase", "seq_len", "batch", "context", "precision", "tp", "fusion")
+TRAILING = (
+    "ttft_ms",
+    "tpot_ms",
+    "tokens_per_s_per_user",
+    "aggregate_roofline_ms",
+    "per_op_roofline_ms",
+    "scheduled_ms",
+    "bound",
+    "fits",
+    "error",
+    "command",
+)
+
+
+def columns(set_keys: Sequence[str]) -> list[str]:
+    return [*LEADING, *set_keys, *TRAILING]
+
+
+def _list(kind: type, what: str) -> Any:
+    def parse(text: str) -> list[Any]:
+        items = [t.strip() for t in text.split(",")]
+        if not all(items):
+            raise argparse.ArgumentTypeError(f"a comma-separated list of {what}, got {text!r:.60}")
+        if kind is int:
+            bad = [t for t in items if not (t.isascii() and t.isdigit())]
+            if bad:
+                raise argparse.ArgumentTypeError(f"{bad[0]!r:.40} is not a whole number")
+            return [int(t) for t in items]
+        return items
+
+    return parse
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("sweep", help="every combination of requests and designs, one CSV row each")
+    p.add_argument("models", nargs="+", help="preset names or config files")
+    p.add_argument("--target", nargs="+", default=["n300"], help="targets (default n300)")
+    p.add_argument("--phase", type=_list(str, "phases"), default=["prefill", "decode"])
+    p.add_argument("--seq-len", type=_list(int, "prompt lengths"), default=[128])
+    p.add_argument("--context", type=_list(int, "cached positions"), default=[1024])
+    p.add_argument("--batch", type=_list(int, "batch sizes"), default=[1])
+    p.add_argument("--tp", type=_list(str, "chip counts"), default=None)
+    p.add_argument("--precision", type=_list(str, "policies"), default=None)
+    p.add_argument("--fusion", type=_list(str, "fusion strategies"), default=None)
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a target parameter and its values (dram_bandwidth_bytes_per_s_per_chip=288e9,576e9)",
+    )
+    p.add_argument("--out", required=True, help="the CSV file (resumed if it exists)")
+    p.add_argument("--workers", type=int, default=1, help="local processes (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def configurations(
+    args: argparse.Namespace, sets: dict[str, list[str]]
+) -> Iterator[dict[str, Any]]:
+    keys = list(sets)
+    for model, target in itertools.product(args.models, args.target):
+        for values in itertools.product(*(sets[k] for k in keys)):
+            for precision, tp, fusion, batch, phase in itertools.product(
+                args.precision or [None],
+                args.tp or [None],
+                args.fusion or [None],
+                args.batch,
+                args.phase,
+            ):
+                shapes = args.seq_len if phase == "prefill" else args.context
+                for shape in shapes:
+                    yield {
+                        "model": model,
+                        "target": target,
+                        "phase": phase,
+                        "seq_len": shape if phase == "prefill" else None,
+                        "context": shape if phase == "decode" else None,
+                        "batch": batch,
+                        "precision": precision,
+                        "tp": tp,
+                        "fusion": fusion,
+                        "sets": dict(zip(keys, values, strict=True)),
+                    }
+
+
+def command(c: dict[str, Any]) -> str:
+    words = ["irperf", "schedule", c["model"], "--target", c["target"], "--phase", c["phase"]]
+    if c["seq_len"] is not None:
+        words += ["--seq-len", str(c["seq_len"])]
+    if c["context"] is not None:
+        words += ["--context", str(c["context"])]
+    words += ["--batch", str(c["batch"])]
+    for flag in ("precision", "tp", "fusion"):
+        if c[flag] is not None:
+            words += [f"--{flag}", str(c[flag])]
+    for k, v in c["sets"].items():
+        words += ["--set", f"{k}={v}"]
+    return shlex.join(words)
+
+
+def row(c: dict[str, Any]) -> dict[str, Any]:
+    """One configuration, scheduled: its CSV row (``error`` set where it cannot run)."""
+    from irperf.cli import build_parser
+    from irperf.cli.schedule import schedule_report
+    from irperf.errors import IrperfError
+
+    out: dict[str, Any] = {k: c[k] for k in LEADING}
+    out.update(c["sets"])
+    out["command"] = command(c)
+    try:
+        argv = shlex.split(out["command"])[1:]
+        args = build_parser().parse_args([*argv, "--json"])
+        report = schedule_report(args)
+    except (IrperfError, SystemExit) as e:
+        out["error"] = " ".join(str(e).split()) or type(e).__name__
+        return out
+    phase = report["phases"][c["phase"]]
+    lat = phase["latency_ms"]
+    ops = phase["ops"]
+    bound = max(
+        ("compute", "dram", "noc", "link", "dispatch"),
+        key=lambda b: sum(o["end_us"] - o["start_us"] for o in ops if o["bound"] == b),
+    )
+    out.update(
+        precision=report["precision"],
+        tp=report["tp"],
+        fusion=report["fusion"],
+        ttft_ms=report["ttft_ms"],
+        tpot_ms=report["tpot_ms"],
+        tokens_per_s_per_user=report["tokens_per_s_per_user"],
+        aggregate_roofline_ms=lat["aggregate_roofline"],
+        per_op_roofline_ms=lat["per_op"],
+        scheduled_ms=lat["scheduled"],
+        bound=bound,
+        fits=report["fits"],
+    )
+    return out
+
+
+def done_commands(path: str, header: list[str]) -> set[str]:
+    """The commands an existing output holds (resume), after checking its header."""
+    if not os.path.exists(path):
+        return set()
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            first = next(reader, None)
+            if first is None:
+                return set()
+            if first != header:
+                raise UsageError(
+                    f"sweep: {show(path)} has other columns than this sweep; give a new --out"
+                )
+            at = header.index("command")
+            return {r[at] for r in reader if len(r) == len(header)}
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise UsageError(f"sweep: cannot resume from {show(path)}: {e}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    sets: dict[str, list[str]] = {}
+    for item in args.set:
+        key, values = parse_set(item, many=True)
+        if key in sets:
+            raise UsageError(f"sweep: --set {key} given twice")
+        sets[key] = values
+    for key, values in sets.items():
+        from targets import load_target
+
+        for v in values:  # a bad key or value is refused before any row runs
+            apply_sets(load_target(args.target[0]), [f"{key}={v}"])
+    if args.workers < 1 or args.workers > 256:
+        raise UsageError(f"sweep: --workers {args.workers}: from 1 to 256")
+    bad = [p for p in args.phase if p not in ("prefill", "decode")]
+    if bad:
+        raise UsageError(f"sweep: --phase {bad[0]!r:.40}: valid: prefill, decode")
+    header = columns(list(sets))
+    done = done_commands(args.out, header)
+    todo = [c for c in configurations(args, sets) if command(c) not in done]
+    fresh = not os.path.exists(args.out) or os.path.getsize(args.out) == 0
+    progress = _progress(len(todo), args.quiet)
+    try:
+        with open(args.out, "a", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
+            if fresh:
+                writer.writeheader()
+            for r in _rows(todo, args.workers):
+                writer.writerow({k: ("" if v is None else v) for k, v in r.items()})
+                f.flush()
+                progress(1)
+    except OSError as e:
+        raise UsageError(f"sweep: cannot write {show(args.out)}: {e.strerror or e}") from None
+    finally:
+        progress(0)
+    print(f"wrote {len(todo)} rows to {args.out} ({len(done)} already there)", file=sys.stderr)
+    return 0
+
+
+def _rows(todo: list[dict[str, Any]], workers: int) -> Iterator[dict[str, Any]]:
+    if workers == 1 or len(todo) < 2:
+        yield from map(row, todo)
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        yield from pool.imap(row, todo)  # in order: the same file as one process writes
+
+
+def _progress(total: int, quiet: bool) -> Any:
+    """tqdm's bar on a terminal when it is installed (the ``progress`` extra); else nothing."""
+    if quiet or not sys.stderr.isatty():
+        return lambda n: None
+    import importlib
+
+    try:
+        tqdm = importlib.import_module("tqdm").tqdm
+    except ImportError:
+        return lambda n: None
+    bar = tqdm(total=total, unit="config", file=sys.stderr)
+
+    def step(n: int) -> None:
+        if n:
+            bar.update(n)
+        else:
+            bar.close()
+
+    return step

@@ -1,0 +1,103 @@
+"""irperf sweep: the CSV contract, every combination, errors as rows, resume, reproduction."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from irperf.cli import main
+
+B11 = "llama-3.2-11b-vision"
+CONTRACT = [  # the issue's columns, one per --set key before ttft_ms
+    "model", "target", "phase", "seq_len", "batch", "context", "precision", "tp", "fusion",
+    "dram_bandwidth_bytes_per_s_per_chip",
+    "ttft_ms", "tpot_ms", "tokens_per_s_per_user", "aggregate_roofline_ms",
+    "per_op_roofline_ms", "scheduled_ms", "bound", "fits", "error", "command",
+]  # fmt: skip
+
+
+def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def test_every_combination_errors_as_rows_and_resume(tmp_path: Path, capsys: Any) -> None:
+    out = tmp_path / "sweep.csv"
+    argv = ["sweep", B11, "--seq-len", "128,256", "--context", "512", "--batch", "1,4",
+            "--tp", "2,3", "--set", "dram_bandwidth_bytes_per_s_per_chip=288e9,576e9",
+            "--out", str(out), "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    header, rows = _rows(out)
+    assert header == CONTRACT
+    # 2 bandwidths x 2 tp x 2 batches x (2 prompt lengths + 1 context)
+    assert len(rows) == 2 * 2 * 2 * (2 + 1)
+    bad = [r for r in rows if r["tp"] == "3"]
+    assert bad and all("has 2 chips" in r["error"] and not r["scheduled_ms"] for r in bad)
+    good = [r for r in rows if r["tp"] == "2"]
+    assert all(not r["error"] and r["fits"] == "True" for r in good)
+    for r in good:
+        if r["phase"] == "prefill":
+            assert r["ttft_ms"] == r["scheduled_ms"] and not r["tpot_ms"] and r["seq_len"]
+        else:
+            assert r["tpot_ms"] == r["scheduled_ms"] and r["context"] == "512"
+            assert float(r["tokens_per_s_per_user"]) == pytest.approx(1000 / float(r["tpot_ms"]))
+    # Twice the DRAM bandwidth: a DRAM-bound decode step is faster, though not twice.
+    step = {
+        (r["dram_bandwidth_bytes_per_s_per_chip"], r["batch"]): float(r["tpot_ms"])
+        for r in good
+        if r["phase"] == "decode"
+    }
+    assert step["288e9", "1"] / 2 < step["576e9", "1"] < step["288e9", "1"]
+    # Resume: nothing is redone; a lost row is made again.
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:-1]))
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert "wrote 1 rows" in capsys.readouterr().err
+    assert _rows(out)[1] == rows
+    # The command column reproduces the row.
+    again = shlex.split(good[-1]["command"])[1:]
+    assert main([*again, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["phases"][good[-1]["phase"]]["latency_ms"]["scheduled"] == pytest.approx(
+        float(good[-1]["scheduled_ms"])
+    )
+
+
+def test_workers_write_the_same_file(tmp_path: Path) -> None:
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    base = ["sweep", B11, "--phase", "decode", "--context", "128,1024", "--quiet"]
+    assert main([*base, "--out", str(one)]) == 0
+    assert main([*base, "--out", str(two), "--workers", "2"]) == 0
+    assert one.read_text() == two.read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--set", "dram=1,2"], "not a numeric target parameter"),
+        (["--set", "dram_bandwidth_bytes_per_s_per_chip=fast"], "not a number"),
+        (["--set", "dram_bandwidth_bytes_per_s_per_chip=-1"], "dram_bandwidth"),
+        (["--set", "l1_usable_bytes_per_core=1.5"], "a whole number"),
+        (["--batch", "1,x"], "not a whole number"),
+        (["--phase", "train"], "valid: prefill, decode"),
+        (["--workers", "0"], "from 1 to 256"),
+    ],
+)
+def test_bad_sweeps(tmp_path: Path, capsys: Any, argv: list[str], message: str) -> None:
+    assert main(["sweep", B11, "--out", str(tmp_path / "x.csv"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_a_foreign_csv_is_not_resumed(tmp_path: Path, capsys: Any) -> None:
+    out = tmp_path / "other.csv"
+    out.write_text("a,b\n1,2\n")
+    assert main(["sweep", B11, "--phase", "decode", "--out", str(out)]) == 2
+    assert "other columns" in capsys.readouterr().err
