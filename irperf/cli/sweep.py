@@ -208,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"sweep: --phase {bad[0]!r:.40}: valid: prefill, decode")
     header = columns(list(sets))
     done = done_commands(args.out, header)
+    _drop_partial_line(args.out)
     todo = [c for c in configurations(args, sets) if command(c) not in done]
     fresh = not os.path.exists(args.out) or os.path.getsize(args.out) == 0
     progress = _progress(len(todo), args.quiet)
@@ -226,6 +227,19 @@ def run(args: argparse.Namespace) -> int:
         progress(0)
     print(f"wrote {len(todo)} rows to {args.out} ({len(done)} already there)", file=sys.stderr)
     return 0
+
+
+def _drop_partial_line(path: str) -> None:
+    """A sweep killed while writing may leave half a row: cut it, so appending starts a line."""
+    try:
+        with open(path, "rb+") as f:
+            data = f.read()
+            if data and not data.endswith(b"\n"):
+                f.truncate(data.rfind(b"\n") + 1)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise UsageError(f"sweep: cannot resume {show(path)}: {e.strerror or e}") from None
 
 
 def _rows(todo: list[dict[str, Any]], workers: int) -> Iterator[dict[str, Any]]:
