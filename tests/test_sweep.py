@@ -88,12 +88,26 @@ def test_workers_write_the_same_file(tmp_path: Path) -> None:
         (["--batch", "1,x"], "not a whole number"),
         (["--phase", "train"], "valid: prefill, decode"),
         (["--workers", "0"], "from 1 to 256"),
+        (["--batch", "0"], "not a whole number from 1"),
+        (["--context", "0"], "not a whole number from 1"),
+        (["--tp", "x"], "not a whole number from 1"),
+        (["--precision", "bogus"], "bogus"),
+        (["--fusion", "bogus"], "unknown fusion strategy"),
+        (["--target", "n300", "nope"], "unknown target"),
     ],
 )
 def test_bad_sweeps(tmp_path: Path, capsys: Any, argv: list[str], message: str) -> None:
     assert main(["sweep", B11, "--out", str(tmp_path / "x.csv"), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_repeated_values_run_once(tmp_path: Path) -> None:
+    out = tmp_path / "once.csv"
+    argv = ["sweep", B11, "--phase", "decode", "--batch", "1,1", "--out", str(out), "--quiet",
+            "--set", "clock_hz=1e9,1.0e9"]  # fmt: skip
+    assert main(argv) == 0
+    assert len(_rows(out)[1]) == 1
 
 
 def test_a_foreign_csv_is_not_resumed(tmp_path: Path, capsys: Any) -> None:

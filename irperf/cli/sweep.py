@@ -48,16 +48,19 @@ def columns(set_keys: Sequence[str]) -> list[str]:
 
 
 def _list(kind: type, what: str) -> Any:
+    """A comma-separated list, each value once (a repeat would be a duplicate row); whole
+    numbers from 1 where ``kind`` is int."""
+
     def parse(text: str) -> list[Any]:
         items = [t.strip() for t in text.split(",")]
         if not all(items):
             raise argparse.ArgumentTypeError(f"a comma-separated list of {what}, got {text!r:.60}")
         if kind is int:
-            bad = [t for t in items if not (t.isascii() and t.isdigit())]
+            bad = [t for t in items if not (t.isascii() and t.isdigit() and int(t) >= 1)]
             if bad:
-                raise argparse.ArgumentTypeError(f"{bad[0]!r:.40} is not a whole number")
-            return [int(t) for t in items]
-        return items
+                raise argparse.ArgumentTypeError(f"{bad[0]!r:.40} is not a whole number from 1")
+            return list(dict.fromkeys(int(t) for t in items))
+        return list(dict.fromkeys(items))
 
     return parse
 
@@ -70,7 +73,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--seq-len", type=_list(int, "prompt lengths"), default=[128])
     p.add_argument("--context", type=_list(int, "cached positions"), default=[1024])
     p.add_argument("--batch", type=_list(int, "batch sizes"), default=[1])
-    p.add_argument("--tp", type=_list(str, "chip counts"), default=None)
+    p.add_argument("--tp", type=_list(int, "chip counts"), default=None)
     p.add_argument("--precision", type=_list(str, "policies"), default=None)
     p.add_argument("--fusion", type=_list(str, "fusion strategies"), default=None)
     p.add_argument(
@@ -196,11 +199,13 @@ def run(args: argparse.Namespace) -> int:
         if key in sets:
             raise UsageError(f"sweep: --set {key} given twice")
         sets[key] = values
-    for key, values in sets.items():
-        from targets import load_target
+    from targets import load_target
 
+    for key, values in sets.items():
         for v in values:  # a bad key or value is refused before any row runs
             apply_sets(load_target(args.target[0]), [f"{key}={v}"])
+        sets[key] = _once(values)
+    _check_values(args)
     if args.workers < 1 or args.workers > 256:
         raise UsageError(f"sweep: --workers {args.workers}: from 1 to 256")
     bad = [p for p in args.phase if p not in ("prefill", "decode")]
@@ -227,6 +232,36 @@ def run(args: argparse.Namespace) -> int:
         progress(0)
     print(f"wrote {len(todo)} rows to {args.out} ({len(done)} already there)", file=sys.stderr)
     return 0
+
+
+def _once(values: list[str]) -> list[str]:
+    """Each numeric value once, however it is spelled (``1e9`` and ``1.0e9``), in order."""
+    first: dict[float, str] = {}
+    for v in values:
+        first.setdefault(float(v), v)
+    return list(first.values())
+
+
+def _check_values(args: argparse.Namespace) -> None:
+    """Values malformed on their own are refused before any row runs; error rows are for
+    combinations that cannot run."""
+    from lowering.model import MAX_BATCH
+    from passes.fusion_rules import get_strategy
+    from passes.precision import load_policy
+    from targets import load_target
+
+    for target in args.target:
+        load_target(target)
+    for policy in args.precision or []:
+        load_policy(policy)
+    for strategy in args.fusion or []:
+        get_strategy(strategy)
+    if max(args.batch) > MAX_BATCH:
+        raise UsageError(f"sweep: --batch {max(args.batch)}: at most {MAX_BATCH:,}")
+    from lowering import load_model_config
+
+    for model in args.models:
+        load_model_config(model)
 
 
 def _drop_partial_line(path: str) -> None:
