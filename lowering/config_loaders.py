@@ -223,6 +223,21 @@ def _hf_rope_theta(text: _Fields) -> float | None:
     return next(iter(found.values()), None)
 
 
+def _hf_text(t: _Fields) -> dict[str, Any]:
+    """A decoder's TextConfig fields from an HF text section (Mllama's ``text_config``, or a
+    LlamaConfig's top level): the required sizes, the optional ones, eps and rope theta."""
+    text: dict[str, Any] = {key: t.integer(key, TextConfig) for key in HF_TEXT_REQUIRED}
+    for key in HF_TEXT_INTS:
+        if t.has(key):
+            text[key] = t.integer(key, TextConfig)
+    if t.has("rms_norm_eps"):
+        text["rms_norm_eps"] = t.number("rms_norm_eps", TextConfig)
+    rope_theta = _hf_rope_theta(t)
+    if rope_theta is not None:
+        text["rope_theta"] = rope_theta
+    return text
+
+
 LLAMA_ARCHITECTURES = ("LlamaForCausalLM",)
 """Text-only Hugging Face architectures irperf lowers (``model_type`` ``llama``)."""
 HF_LLAMA_READ = (
@@ -249,15 +264,7 @@ def config_from_hf_llama(
     tied = data.get("tie_word_embeddings", False)
     if not isinstance(tied, bool):
         raise t.error("tie_word_embeddings", f"must be true or false, got {show(tied)}")
-    text: dict[str, Any] = {key: t.integer(key, TextConfig) for key in HF_TEXT_REQUIRED}
-    for key in HF_TEXT_INTS:
-        if t.has(key):
-            text[key] = t.integer(key, TextConfig)
-    if t.has("rms_norm_eps"):
-        text["rms_norm_eps"] = t.number("rms_norm_eps", TextConfig)
-    rope_theta = _hf_rope_theta(t)
-    if rope_theta is not None:
-        text["rope_theta"] = rope_theta
+    text = _hf_text(t)
     text["vocab_size"] = text.get("vocab_size", 32000)  # LlamaConfig's default
     text["num_embeddings"] = text["vocab_size"]  # no extra rows: one table, V rows
     text["cross_attention_layers"] = ()
@@ -307,16 +314,8 @@ def config_from_hf(
     if v.has("supported_aspect_ratios"):
         vision["num_aspect_ratios"] = v.aspect_ratios("supported_aspect_ratios")
 
-    text: dict[str, Any] = {key: t.integer(key, TextConfig) for key in HF_TEXT_REQUIRED}
+    text = _hf_text(t)
     text["cross_attention_layers"] = t.indices("cross_attention_layers")
-    for key in HF_TEXT_INTS:
-        if t.has(key):
-            text[key] = t.integer(key, TextConfig)
-    if t.has("rms_norm_eps"):
-        text["rms_norm_eps"] = t.number("rms_norm_eps", TextConfig)
-    rope_theta = _hf_rope_theta(t)
-    if rope_theta is not None:
-        text["rope_theta"] = rope_theta
 
     return ModelConfig(
         name=name,

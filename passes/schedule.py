@@ -59,6 +59,8 @@ class Slot:
     cores: int = 0
     kernel: str = ""
     """The kernel the op runs in (its own name unless fused; empty for a source)."""
+    time: OpTime | None = None
+    """The kernel's time per resource (``kernel_time``), which reports read, never recompute."""
 
 
 @frozen(kw_only=True)
@@ -192,6 +194,7 @@ def schedule(
             resources=(HOST, *held) if t.dispatch_s else tuple(held),
             cores=need_cores,
             kernel=name,
+            time=t,
         )
         for m in kernel.members:
             slots[m] = slot

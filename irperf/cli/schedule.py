@@ -202,12 +202,12 @@ def scheduled(args: argparse.Namespace, graph: Any, target: Any) -> tuple[Any, d
     """Place, tile, time and schedule ``graph``; the graph and its report."""
     from irperf.api import run as run_passes
     from irperf.pass_manager import build_pass, get_pass
-    from passes.bytes import FusedTraffic, count_bytes
+    from passes.bytes import FusedTraffic
     from passes.flops import count_flops
     from passes.kernels import kernel_graph
-    from passes.op_time import OpTime, traffic_of, with_bound
+    from passes.op_time import traffic_of, with_bound
     from passes.roofline import RooflineTime, aggregate_roofline_s
-    from passes.schedule import Schedule, Slot, kernel_time
+    from passes.schedule import Schedule, Slot
 
     chips, pattern, policy = machine_choice(args, target)
     passes: list[Any] = [*machine_passes(chips, pattern, policy)]
@@ -240,8 +240,7 @@ def scheduled(args: argparse.Namespace, graph: Any, target: Any) -> tuple[Any, d
     footprint = g.graph_record(MemoryFootprint)
     split = chips > 1  # a split graph counts one chip's part: one chip's DRAM holds it
     capacity = target.dram_bytes_per_chip * (1 if split else target.chips)
-    times, slots = g.records(OpTime), g.records(Slot)
-    unfused = count_bytes(g, "full") if g.has_records(FusedTraffic) else {}
+    slots = g.records(Slot)
     flops, traffic = count_flops(g, "full"), traffic_of(g)  # as the device runs them
     whole = g.graph_record(Schedule)
     makespan = whole.makespan_s
@@ -259,7 +258,7 @@ def scheduled(args: argparse.Namespace, graph: Any, target: Any) -> tuple[Any, d
         span[0], span[1] = min(span[0], s.start_s), max(span[1], s.end_s)
         role = n.role.value if n.role is not None else "other"
         roles[role] = roles.get(role, 0.0) + s.end_s - s.start_s
-        t = kernel_time(g, kernel, times, unfused)
+        t = _time(s)
         moved = fused if fused is not None else traffic
         ops.append(
             {
@@ -283,9 +282,7 @@ def scheduled(args: argparse.Namespace, graph: Any, target: Any) -> tuple[Any, d
     report = {
         "latency_ms": {
             "aggregate_roofline": aggregate_roofline_s(g.records(RooflineTime).values()) * MS_PER_S,
-            "per_op": sum(
-                kernel_time(g, k, times, unfused).latency_s(args.overlap) for k in kg.kernels
-            )
+            "per_op": sum(_time(slots[k.name]).latency_s(args.overlap) for k in kg.kernels)
             * MS_PER_S,
             "scheduled": makespan * MS_PER_S,
         },
@@ -299,6 +296,11 @@ def scheduled(args: argparse.Namespace, graph: Any, target: Any) -> tuple[Any, d
         "ops": ops,
     }
     return g, report
+
+
+def _time(slot: Any) -> Any:
+    assert slot.time is not None  # a kernel's slot always carries its time
+    return slot.time
 
 
 def schedule_report(args: argparse.Namespace) -> dict[str, Any]:
