@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import networkx as nx
@@ -79,6 +79,7 @@ class Graph:
         self._records: dict[type, Any] = {}  # node records: a mapping; graph records: one value
         self._depends: dict[type, tuple[type, ...]] = {}
         self._whole: set[type] = set()  # kinds that are graph-level records
+        self._memo: dict[Any, Any] = {}  # derived tables, kept while nodes and records stand
 
     # ---- construction -------------------------------------------------------------------
     def add(
@@ -120,6 +121,7 @@ class Graph:
         if node.name in self._nodes:
             raise VerifyError(f"node '{node.name}': rule unique-names: name already used")
         self._nodes[node.name] = node
+        self._memo = {}
         if self._nx_shared:  # another graph reads this view: this one starts its own
             self._nx, self._nx_shared = None, False
         if self._nx is not None:
@@ -157,6 +159,7 @@ class Graph:
         g._records = dict(self._records)
         g._depends = dict(self._depends)
         g._whole = set(self._whole)
+        g._memo = dict(self._memo)
         return g
 
     # ---- queries ------------------------------------------------------------------------
@@ -218,6 +221,17 @@ class Graph:
         its type; the same staleness rule as ``set_records`` applies."""
         self._store(type(record), record, depends_on)
         self._whole.add(type(record))
+
+    def memo(self, key: Any, make: Callable[[], R], depends: tuple[object, ...] = ()) -> R:
+        """``make()``, computed once while the graph's nodes stay as they are and each object
+        in ``depends`` (the records it reads) is the same object: a pure function of them,
+        named by ``key`` (the traffic model several passes read)."""
+        found = self._memo.get(key)
+        if found is None or any(a is not b for a, b in zip(found[0], depends, strict=True)):
+            found = (depends, make())
+            self._memo[key] = found
+        value: R = found[1]
+        return value
 
     def _store(self, kind: type, value: Any, depends_on: tuple[type, ...]) -> None:
         stale = [kind]

@@ -230,6 +230,11 @@ def raise_reads_mismatch(name: str, kind: str, got: int, want: int) -> None:
 
 
 def count_bytes(graph: Graph, convention: Convention = "matmul-only") -> dict[str, Traffic]:
+    """Traffic per node (computed once per graph state and convention)."""
+    return graph.memo(("bytes", convention), lambda: _count_bytes(graph, convention))
+
+
+def _count_bytes(graph: Graph, convention: Convention) -> dict[str, Traffic]:
     out: dict[str, Traffic] = {}
     literals = literal_names(graph)
     for node in graph:

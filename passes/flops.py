@@ -185,6 +185,11 @@ def _binary(ctx: RuleContext) -> FlopCount:
 
 
 def count_flops(graph: Graph, convention: Convention = "matmul-only") -> dict[str, FlopCount]:
+    """FLOPs per node (computed once per graph state and convention)."""
+    return graph.memo(("flops", convention), lambda: _count_flops(graph, convention))
+
+
+def _count_flops(graph: Graph, convention: Convention) -> dict[str, FlopCount]:
     out: dict[str, FlopCount] = {}
     for node in graph:
         rule = RULES.lookup(node)

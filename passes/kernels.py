@@ -45,9 +45,24 @@ class KernelGraph:
 
 
 def kernel_graph(graph: Graph) -> KernelGraph:
+    """The kernel graph (built once per graph state)."""
     from passes.fusion import FusionGroup
 
     groups = graph.records(FusionGroup) if graph.has_records(FusionGroup) else None
+    return graph.memo("kernels", lambda: _kernel_graph(graph), (groups,))
+
+
+def _kernel_graph(graph: Graph) -> KernelGraph:
+    from passes.fusion import FusionGroup
+
+    groups = graph.records(FusionGroup) if graph.has_records(FusionGroup) else None
+    if groups is None:  # every op its own kernel, already in program order
+        of = {n.name: n.name for n in graph if not isinstance(n.op, Source)}
+        alone = tuple(
+            Kernel(name, (name,), tuple(dict.fromkeys(graph.node(name).operands)), (name,))
+            for name in of
+        )
+        return KernelGraph(alone, of)
     members: dict[str, list[str]] = {}
     of: dict[str, str] = {}
     for n in graph:

@@ -69,8 +69,10 @@ class MemoryFootprint:
         return self.weights_bytes + self.kv_cache_bytes + self.activation_peak_bytes
 
 
-def memory_uses(graph: Graph) -> dict[str, MemoryUse]:
-    """One ``MemoryUse`` per node, by the rules of the module docstring. Linear in graph size."""
+def memory_uses(graph: Graph, keep_live: Mapping[str, int] | None = None) -> dict[str, MemoryUse]:
+    """One ``MemoryUse`` per node, by the rules of the module docstring. Linear in graph size.
+    ``keep_live``: tensors live at least to a step (a folded graph's shared inputs,
+    ``passes/folding.py``)."""
     nodes = list(graph)
     root: dict[str, str] = {}  # node -> the node owning its storage
     last: dict[str, int] = {}  # storage owner -> step of its last reader
@@ -83,6 +85,8 @@ def memory_uses(graph: Graph) -> dict[str, MemoryUse]:
         root[node.name] = root[node.operands[0]] if aliases else node.name
         if node.name not in read:
             last[root[node.name]] = end  # a graph output stays live to the end
+    for name, step in (keep_live or {}).items():
+        last[root[name]] = max(last.get(root[name], step), step)
     cache = {root[name] for name in graph.kv_cache.tensors}
 
     weights: dict[str, int] = {}

@@ -46,7 +46,7 @@ from irperf.ops.taxonomy import CONTRACTIONS, VIEWS
 from irperf.pass_manager import AnalysisPass, one_of, register_pass
 from passes.bytes import Traffic, count_bytes
 from passes.flops import count_flops
-from passes.placement import Placement, placed_traffic, tiled
+from passes.placement import Placement, graph_traffic
 from passes.precision import node_phase
 from passes.roofline import compute_dtype
 from passes.tiles import TileWork, tile_work
@@ -111,7 +111,7 @@ def traffic_of(graph: Graph) -> Mapping[str, Traffic]:
     """What the device moves: every op's reads and writes (``full``), under the placement's
     homes and tiles where there is one."""
     if graph.has_records(Placement):
-        return placed_traffic(graph, graph.records(Placement), "full", tiled(graph))
+        return graph_traffic(graph, "full")
     return count_bytes(graph, "full")
 
 

@@ -314,7 +314,32 @@ class PlacedBytesPass(AnalysisPass):
     convention: Convention = field(default="matmul-only", validator=one_of(*CONVENTIONS))
 
     def analyze(self, graph: Graph) -> dict[str, PlacedTraffic]:
-        return placed_traffic(graph, graph.records(Placement), self.convention, tiled(graph))
+        return graph_traffic(graph, self.convention)
+
+
+def graph_traffic(graph: Graph, convention: Convention) -> dict[str, PlacedTraffic]:
+    """``placed_traffic`` under the graph's own placement, computed once per graph state: the
+    ``full`` table, and another convention's from it (an op it does not count moves no DRAM or
+    NoC bytes, only its link bytes)."""
+    homes = graph.records(Placement)
+    summary = graph.graph_record(PlacementSummary) if tiled(graph) else None
+    full = graph.memo(
+        ("placed-bytes", "full"),
+        lambda: placed_traffic(graph, homes, "full", tiled(graph)),
+        (homes, summary),
+    )
+    if convention == "full":
+        return full
+
+    def part() -> dict[str, PlacedTraffic]:
+        out = {}
+        for node in graph:
+            t = full[node.name]
+            counted = counts(convention, node.op)
+            out[node.name] = t if counted else PlacedTraffic(link_bytes=t.link_bytes)
+        return out
+
+    return graph.memo(("placed-bytes", convention), part, (full,))
 
 
 def tiled(graph: Graph) -> bool:

@@ -36,6 +36,7 @@ The policy's name (or file) is stored in ``graph.meta["precision"]``.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from importlib import resources
@@ -125,14 +126,18 @@ def load_policy(name_or_path: str | os.PathLike[str] | Policy) -> Policy:
         )
     text = os.fspath(name_or_path)
     if text.lower() in preset_names():
-        name = text.lower()
-        source = _data().joinpath(f"{name}.toml").read_text(encoding="utf-8")
-        return _parse(name, source)
+        return _preset(text.lower())
     path = Path(text)
     if path.suffix.lower() != ".toml" or not path.exists():
         valid = ", ".join(preset_names())
         raise PassError(f"unknown precision policy {show(text)}; valid: {valid}, or a .toml file")
     return _parse(text, read_input_text(text, f"precision policy {show(text)}", PassError))
+
+
+@functools.cache
+def _preset(name: str) -> Policy:
+    """A shipped policy, parsed once per process (a sweep names the same few many times)."""
+    return _parse(name, _data().joinpath(f"{name}.toml").read_text(encoding="utf-8"))
 
 
 def _parse(name: str, source: str) -> Policy:

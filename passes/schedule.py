@@ -25,8 +25,8 @@ dispatch), and busy time per resource.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Mapping
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from attrs import field, frozen
@@ -115,6 +115,162 @@ def kernel_time(
     )
 
 
+@frozen
+class Step:
+    """One kernel as the schedule runs it: what ``program`` derives from the graph, so the loop
+    in ``simulate`` touches numbers only. ``deps`` are indices of earlier steps."""
+
+    name: str
+    time: OpTime
+    length_s: float
+    """Its duration once it starts (zero for a view)."""
+    cores: int
+    """Cores it holds (0: none)."""
+    dram: bool
+    link: bool
+    deps: tuple[int, ...]
+
+
+@frozen
+class Timeline:
+    """What ``simulate`` computes, per step (seconds from the start)."""
+
+    starts: tuple[float, ...]
+    ends: tuple[float, ...]
+    dispatch_starts: tuple[float, ...]
+    causes: tuple[int, ...]
+    """Per step, the step that set its start (-1: time zero)."""
+    busy_s: Mapping[str, float]
+
+
+def program(
+    graph: Graph,
+    times: Mapping[str, OpTime],
+    cores: int,
+    work: Mapping[str, TileWork] | None = None,
+    overlap: float = 1.0,
+    async_ccl: bool = True,
+) -> list[Step]:
+    """The graph's kernels (``passes/kernels.py``) in program order, as steps."""
+    kg = kernel_graph(graph)  # built once per graph state
+    unfused = count_bytes(graph, "full") if graph.has_records(FusedTraffic) else {}
+    index: dict[str, int] = {}
+    steps: list[Step] = []
+    for kernel in kg.kernels:
+        nodes = [graph.node(m) for m in kernel.members]
+        t = kernel_time(graph, kernel, times, unfused)
+        links = [isinstance(n.op, Collective) and not isinstance(n.op, MeshSplit) for n in nodes]
+        collective = all(links)  # only collectives: the kernel may run beside compute
+        view = all(isinstance(n.op, VIEWS) for n in nodes)
+        need_cores = 0
+        if not view and not (collective and async_ccl):
+            found = [work[m] for m in kernel.members if work is not None and m in work]
+            sized = [w.cores for w in found if w.grid is not None]
+            need_cores = max(sized) if sized and len(sized) == len(nodes) else cores
+            need_cores = min(max(need_cores, 1), cores)
+        index[kernel.name] = len(steps)
+        steps.append(
+            Step(
+                name=kernel.name,
+                time=t,
+                length_s=0.0 if view else duration_s(t, overlap),
+                cores=need_cores,
+                # a collective streams its DRAM reads at the link's rate: it holds the link only
+                dram=bool(t.dram_s) and not view and not collective,
+                link=any(links),
+                deps=tuple(index[d] for d in kg.deps(kernel)),
+            )
+        )
+    return steps
+
+
+def simulate(
+    steps: Sequence[Step], cores: int, deps: Sequence[tuple[int, ...]] | None = None
+) -> Timeline:
+    """The module docstring's list schedule of ``steps`` on ``cores`` cores. ``deps`` (one per
+    step) stands for the steps' own where given, so a caller can run one step's numbers in
+    several places (``passes/folding.py``)."""
+    n = len(steps)
+    starts = [0.0] * n
+    ends = [0.0] * n
+    d_starts = [0.0] * n
+    causes = [-1] * n
+    # Free cores as a multiset of times, earliest first: ``free_at[i]`` holds ``counts[i]``
+    # cores, last released by step ``owners[i]``. A step takes the earliest free; its start
+    # waits for the last core it takes. Only the times matter to the schedule.
+    free_at: list[float] = [0.0]
+    counts: list[int] = [cores]
+    owners: list[int] = [-1]
+    dram_free, dram_last = 0.0, -1
+    link_free, link_last = 0.0, -1
+    host_free, host_last = 0.0, -1
+    busy_host = busy_grid = busy_dram = busy_link = 0.0
+    for i in range(n):
+        s = steps[i]
+        dispatch = s.time.dispatch_s
+        # Dispatch: in program order on the host, once per kernel.
+        d_starts[i] = host_free
+        host_free += dispatch
+        busy_host += dispatch
+        start, why = host_free, (host_last if dispatch else -1)
+        if dispatch:
+            host_last = i
+        for d in s.deps if deps is None else deps[i]:
+            if ends[d] > start:
+                start, why = ends[d], d
+        if s.link and link_free > start:
+            start, why = link_free, link_last
+        if s.dram and dram_free > start:
+            start, why = dram_free, dram_last
+        need = s.cores
+        if need:
+            j = 0  # the group holding the need-th earliest free core
+            got = counts[0]
+            while got < need:
+                j += 1
+                got += counts[j]
+            if free_at[j] > start:
+                start, why = free_at[j], owners[j]
+            rest = got - need
+            if rest:
+                del free_at[:j], counts[:j], owners[:j]
+                counts[0] = rest
+            else:
+                del free_at[: j + 1], counts[: j + 1], owners[: j + 1]
+        length = s.length_s
+        end = start + length
+        if need:
+            k = bisect_right(free_at, end)
+            if k and free_at[k - 1] == end:
+                counts[k - 1] += need
+                owners[k - 1] = i
+            else:
+                free_at.insert(k, end)
+                counts.insert(k, need)
+                owners.insert(k, i)
+            busy_grid += length * need / cores
+        if s.link:
+            link_free, link_last = end, i
+            busy_link += length
+        if s.dram:
+            dram_free, dram_last = end, i
+            busy_dram += length
+        starts[i] = start
+        ends[i] = end
+        causes[i] = why
+    return Timeline(
+        starts=tuple(starts),
+        ends=tuple(ends),
+        dispatch_starts=tuple(d_starts),
+        causes=tuple(causes),
+        busy_s={HOST: busy_host, GRID: busy_grid, DRAM: busy_dram, LINK: busy_link},
+    )
+
+
+def makespan_s(timeline: Timeline) -> float:
+    return max(timeline.ends, default=0.0)
+
+
 def schedule(
     graph: Graph,
     times: Mapping[str, OpTime],
@@ -127,96 +283,39 @@ def schedule(
     one kernel per fusion group, or per op without fusion records. Each op's slot is its
     kernel's."""
     kg = kernel_graph(graph)
-    unfused = count_bytes(graph, "full") if graph.has_records(FusedTraffic) else {}
-    free = [(0.0, c) for c in range(cores)]  # (free at, core): a heap, earliest first
-    heapq.heapify(free)
-    owner = [""] * cores  # the last kernel on each core
-    ready_at: dict[str, float] = {}
-    last: dict[str, tuple[float, str]] = {}  # resource -> (free at, last holder)
-    host_free, host_last = 0.0, ""
-    cause: dict[str, str] = {}  # kernel -> what set its start ("" for time zero)
+    steps = program(graph, times, cores, work, overlap, async_ccl)
+    line = simulate(steps, cores)
     slots: dict[str, Slot] = {}
-    busy = {HOST: 0.0, GRID: 0.0, DRAM: 0.0, LINK: 0.0}
-    for kernel in kg.kernels:
-        name = kernel.name
-        nodes = [graph.node(m) for m in kernel.members]
-        t = kernel_time(graph, kernel, times, unfused)
-        # Dispatch: in program order on the host, once per kernel.
-        d_start = host_free
-        host_free = d_start + t.dispatch_s
-        busy[HOST] += t.dispatch_s
-        start, why = host_free, host_last if t.dispatch_s else ""
-        if t.dispatch_s:
-            host_last = name
-        for d in kg.deps(kernel):
-            if ready_at[d] > start:
-                start, why = ready_at[d], d
-        links = [isinstance(n.op, Collective) and not isinstance(n.op, MeshSplit) for n in nodes]
-        collective = all(links)  # only collectives: the kernel may run beside compute
-        held: list[str] = [LINK] if any(links) else []
-        view = all(isinstance(n.op, VIEWS) for n in nodes)
-        need_cores = 0
-        if not view and not (collective and async_ccl):
-            found = [work[m] for m in kernel.members if work is not None and m in work]
-            sized = [w.cores for w in found if w.grid is not None]
-            need_cores = max(sized) if sized and len(sized) == len(nodes) else cores
-            need_cores = min(max(need_cores, 1), cores)
-        if t.dram_s and not view and not collective:  # a collective streams at the link's rate
-            held.append(DRAM)
-        for r in held:
-            at, who = last.get(r, (0.0, ""))
-            if at > start:
-                start, why = at, who
-        taken: list[tuple[float, int]] = []
-        if need_cores:
-            taken = [heapq.heappop(free) for _ in range(need_cores)]
-            at = taken[-1][0]  # the k-th earliest free core
-            if at > start:
-                start, why = at, owner[taken[-1][1]]
-            held.insert(0, GRID)
-        length = 0.0 if view else duration_s(t, overlap)
-        end = start + length
-        for _, c in taken:
-            heapq.heappush(free, (end, c))
-            owner[c] = name
-        for r in held:
-            if r != GRID:
-                last[r] = (end, name)
-                busy[r] += length
-        if need_cores:
-            busy[GRID] += length * need_cores / cores
-        ready_at[name] = end
-        cause[name] = why
+    for i, (kernel, k) in enumerate(zip(kg.kernels, steps, strict=True)):
+        held = (GRID,) * bool(k.cores) + (LINK,) * k.link + (DRAM,) * k.dram
         slot = Slot(
-            start_s=start,
-            end_s=end,
-            dispatch_start_s=d_start,
-            resources=(HOST, *held) if t.dispatch_s else tuple(held),
-            cores=need_cores,
-            kernel=name,
-            time=t,
+            start_s=line.starts[i],
+            end_s=line.ends[i],
+            dispatch_start_s=line.dispatch_starts[i],
+            resources=(HOST, *held) if k.time.dispatch_s else held,
+            cores=k.cores,
+            kernel=k.name,
+            time=k.time,
         )
         for m in kernel.members:
             slots[m] = slot
     for n in graph:
         if n.name not in slots:
             slots[n.name] = Slot()  # a source: data, ready at 0
-    kernel_slots = {k.name: slots[k.name] for k in kg.kernels}
-    makespan = max((s.end_s for s in kernel_slots.values()), default=0.0)
     path: list[str] = []
-    if kernel_slots:
-        step = max(kernel_slots, key=lambda n: kernel_slots[n].end_s)  # ties: program order
-        seen: set[str] = set()
-        while step and step not in seen:
-            seen.add(step)
-            path.append(step)
-            step = cause.get(step, "")
+    if steps:
+        at = max(range(len(steps)), key=line.ends.__getitem__)  # ties: program order
+        seen: set[int] = set()
+        while at >= 0 and at not in seen:
+            seen.add(at)
+            path.append(steps[at].name)
+            at = line.causes[at]
     path.reverse()
     return slots, Schedule(
-        makespan_s=makespan,
+        makespan_s=makespan_s(line),
         critical_path=tuple(path),
-        kernels=len(kg.kernels),
-        busy_s=busy,
+        kernels=len(steps),
+        busy_s=line.busy_s,
         overlap=overlap,
         async_ccl=async_ccl,
     )

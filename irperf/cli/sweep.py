@@ -133,8 +133,10 @@ def command(c: dict[str, Any]) -> str:
     return shlex.join(words)
 
 
-def row(c: dict[str, Any]) -> dict[str, Any]:
-    """One configuration, scheduled: its CSV row (``error`` set where it cannot run)."""
+def row(c: dict[str, Any], fast: bool = True) -> dict[str, Any]:
+    """One configuration, scheduled: its CSV row (``error`` set where it cannot run). ``fast``:
+    by the folded path (``irperf/cli/sweep_fast.py``) where it serves the row, the same
+    figures as ``irperf schedule``'s."""
     from irperf.cli import build_parser
     from irperf.cli.schedule import schedule_report
     from irperf.errors import IrperfError
@@ -142,6 +144,11 @@ def row(c: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {k: c[k] for k in LEADING}
     out.update(c["sets"])
     out["command"] = command(c)
+    if fast:
+        quick = _fast(out["command"], c["phase"])
+        if quick is not None:
+            out.update(quick)
+            return out
     try:
         argv = shlex.split(out["command"])[1:]
         args = build_parser().parse_args([*argv, "--json"])
@@ -170,6 +177,26 @@ def row(c: dict[str, Any]) -> dict[str, Any]:
         fits=report["fits"],
     )
     return out
+
+
+def _fast(text: str, phase: str) -> dict[str, Any] | None:
+    from irperf.cli.sweep_fast import row_of
+    from irperf.errors import IrperfError
+
+    try:
+        quick = row_of([*shlex.split(text)[1:], "--json"], phase)
+    except (IrperfError, SystemExit):
+        return None  # the whole path says why, as its row
+    if quick is None:
+        return None
+    ms = quick["scheduled_ms"]
+    prefill = phase == "prefill"
+    quick |= {
+        "ttft_ms": ms if prefill else None,
+        "tpot_ms": None if prefill else ms,
+        "tokens_per_s_per_user": None if prefill or not ms else 1000.0 / ms,
+    }
+    return quick
 
 
 def done_commands(path: str, header: list[str]) -> set[str]:

@@ -1,0 +1,191 @@
+"""A sweep row without walking the whole graph: lowered once per request shape, folded
+(``irperf/folding.py``), put on the machine once per shape, chips and policy, then placed,
+timed and scheduled per target on the folded graph, the schedule replayed over the whole
+program (``passes/folding.py``). ``tests/test_folding.py`` holds each row equal to
+``irperf schedule``'s, number for number.
+
+It serves the rows a sweep makes (the ``tt-metal`` homes, no fusion); ``row_of`` answers None
+for any other, or where the graph does not fold, and the caller runs ``irperf schedule``'s path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from collections import OrderedDict
+from typing import Any
+
+from irperf.units import MS_PER_S, US_PER_S
+
+BOUNDS = ("compute", "dram", "noc", "link", "dispatch")
+"""The bounds a row names, in the order ties go."""
+
+_CACHE_ITEMS = 16
+
+
+class _Cache(OrderedDict[Any, Any]):
+    """The last few results, most recent last: a sweep's rows come grouped by shape."""
+
+    def get_or(self, key: Any, make: Any) -> Any:
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = make()
+        self[key] = value
+        if len(self) > _CACHE_ITEMS:
+            self.popitem(last=False)
+        return value
+
+
+_lowered = _Cache()
+_machined = _Cache()
+_expansions = _Cache()
+
+
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    from irperf.cli import build_parser
+
+    return build_parser()
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    return _parser().parse_args(argv)
+
+
+def _lowering(args: argparse.Namespace, phase: str) -> tuple[Any, ...]:
+    from irperf.cli.common import device_rows
+
+    rows = device_rows(args, args.strategy if args.tt_metal_rows else None)
+    decode = phase == "decode"
+    return (
+        args.model,
+        args.part,
+        args.batch,
+        args.images,
+        args.tiles,
+        args.dtype,
+        args.weight_dtype,
+        phase,
+        None if decode else args.seq_len,
+        args.context if decode else None,
+        args.image,
+        args.logits,
+        args.layout,
+        tuple(sorted(rows.items())),
+    )
+
+
+def _lower(key: tuple[Any, ...]) -> Any:
+    from irperf.api import lower
+    from irperf.folding import fold
+
+    (model, part, batch, images, tiles, dtype, weights, phase, seq, ctx, image, logits, layout) = (
+        key[:13]
+    )
+    graph = lower(
+        model,
+        part,
+        batch=batch,
+        images=images,
+        tiles=tiles,
+        dtype=dtype,
+        weight_dtype=weights,
+        phase=phase,
+        seq_len=seq,
+        context=ctx,
+        image=image,
+        logits=logits,
+        layout=layout,
+        **dict(key[13]),
+    )
+    return fold(graph)
+
+
+def row_of(argv: list[str], phase: str) -> dict[str, Any] | None:
+    """The sweep row's figures for ``irperf schedule ARGV`` (one phase), or None where this path
+    does not serve it."""
+    from irperf.api import run as run_passes
+    from irperf.cli.machine import is_tenstorrent, machine_choice, machine_passes
+    from irperf.cli.schedule import apply_sets
+    from irperf.pass_manager import build_pass, get_pass
+    from passes.folding import check, expand, expanded, footprint
+    from passes.kernels import kernel_graph
+    from passes.op_time import OpTime, OpTimeSummary, with_bound
+    from passes.roofline import RooflineTime, aggregate_roofline_s
+    from passes.schedule import makespan_s, program, simulate
+    from passes.tiles import TileWork
+    from targets import load_target
+
+    args = parse(argv)
+    if args.fusion is not None or args.strategy not in (None, "tt-metal"):
+        return None
+    target = apply_sets(load_target(args.target), args.set)
+    chips, pattern, policy = machine_choice(args, target)
+    tt = is_tenstorrent(target)
+    args.strategy = "tt-metal"
+    args.tt_metal_rows = tt
+    key = _lowering(args, phase)
+    folded = _lowered.get_or(key, lambda: _lower(key))
+    if folded is None:
+        return None
+    machine_key = (*key, chips, pattern, policy)
+    on_machine = machine_passes(chips, pattern, policy)
+    machined = _machined.get_or(
+        machine_key,
+        lambda: run_passes(folded.graph, on_machine) if on_machine else folded.graph,
+    )
+    passes: list[Any] = []
+    if tt:
+        passes.append(build_pass(get_pass("place"), {"strategy": "tt-metal", "target": target}))
+        passes.append(build_pass(get_pass("tiles"), {"target": target}))
+    passes.append(build_pass(get_pass("op-time"), {"target": target, "dispatch": args.dispatch}))
+    counted = "placed-bytes" if tt else "bytes"
+    passes += ["flops", counted, build_pass(get_pass("roofline"), {"target": target})]
+    g = run_passes(machined, passes)
+    kg = kernel_graph(g)
+    layout = check(folded, folded.graph, g, kg)
+    if layout is None:
+        return None
+    timed = g.graph_record(OpTimeSummary)
+    work = g.records(TileWork) if g.has_records(TileWork) else None
+    steps = program(g, g.records(OpTime), timed.cores, work, args.overlap, args.async_ccl == "on")
+    shape = (
+        tuple((k.name, k.inputs) for k in kg.kernels),
+        layout.step_spans,
+        tuple(tuple(sorted(c.items())) for c in layout.carries),
+    )
+    deps = _expansions.get_or(shape, lambda: expand(folded, g, kg, steps, layout)[1])
+    whole = expanded(steps, layout.step_spans)
+    line = simulate(whole, timed.cores, deps)
+    # Per folded step once: its bound (a view, which runs nothing, has none) and latency.
+    bounds = [
+        None
+        if not (s.length_s or s.time.dispatch_s or s.cores or s.link or s.dram)
+        else with_bound(s.time).bound
+        for s in steps
+    ]
+    latencies = [s.time.latency_s(args.overlap) for s in steps]
+    spent = dict.fromkeys(BOUNDS, 0.0)
+    for b, start, end in zip(
+        expanded(bounds, layout.step_spans), line.starts, line.ends, strict=True
+    ):
+        if b is not None:
+            spent[b] += end * US_PER_S - start * US_PER_S
+    roofline = g.records(RooflineTime)
+    memory = footprint(folded, g, layout)
+    capacity = target.dram_bytes_per_chip * (1 if chips > 1 else target.chips)
+    scheduled = makespan_s(line) * MS_PER_S
+    return {
+        "precision": policy,
+        "tp": chips,
+        "fusion": None,
+        "scheduled_ms": scheduled,
+        "per_op_roofline_ms": sum(expanded(latencies, layout.step_spans)) * MS_PER_S,
+        "aggregate_roofline_ms": aggregate_roofline_s(
+            expanded([roofline[n.name] for n in g], layout.node_spans)
+        )
+        * MS_PER_S,
+        "bound": max(BOUNDS, key=spent.__getitem__),
+        "fits": memory.total_bytes <= capacity,
+    }
