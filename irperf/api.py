@@ -38,8 +38,14 @@ def check_packages() -> None:
             )
 
 
+_checked = False
+
+
 def _load_builtin_passes() -> None:
-    check_packages()
+    global _checked
+    if not _checked:  # once the packages are imported, they are the ones found
+        check_packages()
+        _checked = True
     import passes  # noqa: F401  (importing registers the built-in passes)
 
 

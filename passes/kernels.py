@@ -57,12 +57,12 @@ def _kernel_graph(graph: Graph) -> KernelGraph:
 
     groups = graph.records(FusionGroup) if graph.has_records(FusionGroup) else None
     if groups is None:  # every op its own kernel, already in program order
-        of = {n.name: n.name for n in graph if not isinstance(n.op, Source)}
+        ops = {n.name: n.name for n in graph if not isinstance(n.op, Source)}
         alone = tuple(
             Kernel(name, (name,), tuple(dict.fromkeys(graph.node(name).operands)), (name,))
-            for name in of
+            for name in ops
         )
-        return KernelGraph(alone, of)
+        return KernelGraph(alone, ops)
     members: dict[str, list[str]] = {}
     of: dict[str, str] = {}
     for n in graph:

@@ -98,6 +98,8 @@ class PlacementSummary:
     peak_l1_op: str | None
     spills: tuple[Spilled, ...]
     reshards: int = 0
+    capacities: tuple[int, int | None] = (0, None)
+    """The L1 capacities per core under which the walk decides the same (``Walk``)."""
 
 
 def place_dram(graph: Graph, target: Target) -> dict[str, Placement]:
@@ -264,6 +266,7 @@ class PlacePass(AnalysisPass):
             peak_l1_op=where,
             spills=spills,
             reshards=sum(m.kind == "reshard" for m in done.moves),
+            capacities=done.capacities,
         )
 
 

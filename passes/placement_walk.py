@@ -95,6 +95,11 @@ class Move:
 class Walk:
     placements: Mapping[str, Placement]
     moves: tuple[Move, ...]
+    capacities: tuple[int, int | None] = (0, None)
+    """L1 capacities per core from the first to before the second (None: any larger) under
+    which the walk, with the same rule and gains, decides exactly the same: every comparison
+    with the capacity it made comes out the same way (a sweep over L1 sizes reuses it,
+    ``irperf/cli/sweep_fast.py``)."""
 
 
 HomeRule = Callable[[Graph, Node], "Home | None"]
@@ -230,6 +235,16 @@ class _Walker:
         self.home: dict[str, Home] = {}
         self.out: dict[str, Placement] = {}
         self.moves: list[Move] = []
+        self.lo: int = 0  # the capacities deciding as this one does: [lo, hi)
+        self.hi: int | None = None
+
+    def fits(self, need: int) -> bool:
+        """``need <= capacity``, remembering what that says of the capacity."""
+        if need <= self.capacity:
+            self.lo = max(self.lo, need)
+            return True
+        self.hi = need if self.hi is None else min(self.hi, need)
+        return False
 
     def next_use(self, s: str, step: int) -> int:
         steps = self.uses.get(s, [])
@@ -267,12 +282,12 @@ class _Walker:
 
     def victims(self, room: int, step: int, reading: set[str]) -> list[str]:
         """The tensors to spill, in order, for ``room`` more bytes beside the live set."""
-        if self.held + room <= self.capacity:
+        if self.fits(self.held + room):
             return []
         chosen: list[str] = []
         freed = 0
         for s in self.ranked(step, reading):
-            if self.held - freed + room <= self.capacity:
+            if self.fits(self.held - freed + room):
                 break
             chosen.append(s)
             freed += self.live[s]
@@ -295,14 +310,14 @@ class _Walker:
                 self.out[n.name] = Placement(output_home=self.home[n.name], input_homes=())
             else:
                 self.step(i, n)
-        return Walk(self.out, tuple(self.moves))
+        return Walk(self.out, tuple(self.moves), (self.lo, self.hi))
 
     def step(self, i: int, n: Node) -> None:
-        root, home, live, capacity = self.root, self.home, self.live, self.capacity
+        root, home, live = self.root, self.home, self.live
         storage = root[n.name]
         types = self.graph.operand_types(n)
         cb = circular_buffers(types, n.type)
-        if cb > capacity:
+        if not self.fits(cb):
             buffers_of(self.graph, n, self.target)  # the error naming the node
         own = storage == n.name
         wanted = self.rule(self.graph, n) if own and storage not in self.pinned else None
@@ -314,7 +329,7 @@ class _Walker:
         if wanted is not None and self.value is not None and worth <= 0 and not forced:
             wanted = None  # time: an L1 home that saves nothing is not worth its room
         want = l1_share(n.type, self.cores) if wanted is not None else 0
-        if cb + want > capacity:  # could never fit: to DRAM, without spilling anything for it
+        if not self.fits(cb + want):  # could never fit: to DRAM, without spilling anything for it
             wanted, want = None, 0
         reading = {root[o] for o in n.operands}
         need, extra = self.copies(n, wanted or fallback, types)
@@ -330,12 +345,12 @@ class _Walker:
             self.moves.append(Move("spill", victim, DRAM, n.name, home[victim], self.held))
             home[victim] = DRAM
             self.held -= live.pop(victim)
-        keep = wanted is not None and self.held + cb + want + extra <= capacity
+        keep = wanted is not None and self.fits(self.held + cb + want + extra)
         if not keep:
             wanted, want = None, 0
         out_home = (wanted or fallback) if own else home[storage]
         need, extra = self.copies(n, out_home, types)  # spilled operands, a DRAM result: fewer
-        if self.held + want + cb + extra > capacity:
+        if not self.fits(self.held + want + cb + extra):
             need, extra = {}, 0  # no room for the copies: read the operands where they are
         home[n.name] = out_home
         if keep:

@@ -154,11 +154,46 @@ def program(
     """The graph's kernels (``passes/kernels.py``) in program order, as steps."""
     kg = kernel_graph(graph)  # built once per graph state
     unfused = count_bytes(graph, "full") if graph.has_records(FusedTraffic) else {}
-    index: dict[str, int] = {}
     steps: list[Step] = []
+    shaped = zip(kg.kernels, shapes(graph, cores, work, async_ccl), strict=True)
+    for kernel, (need_cores, link, collective, view, deps) in shaped:
+        t = kernel_time(graph, kernel, times, unfused)
+        steps.append(
+            Step(
+                name=kernel.name,
+                time=t,
+                length_s=0.0 if view else duration_s(t, overlap),
+                cores=need_cores,
+                # a collective streams its DRAM reads at the link's rate: it holds the link only
+                dram=bool(t.dram_s) and not view and not collective,
+                link=link,
+                deps=deps,
+            )
+        )
+    return steps
+
+
+Shape = tuple[int, bool, bool, bool, tuple[int, ...]]
+
+
+def shapes(
+    graph: Graph, cores: int, work: Mapping[str, TileWork] | None, async_ccl: bool
+) -> list[Shape]:
+    """Per kernel what its times do not change: the cores it holds, whether it holds the link,
+    is only collectives, is only views, and the steps it depends on (once per graph state)."""
+    return graph.memo(
+        ("program", cores, async_ccl), lambda: _shapes(graph, cores, work, async_ccl), (work,)
+    )
+
+
+def _shapes(
+    graph: Graph, cores: int, work: Mapping[str, TileWork] | None, async_ccl: bool
+) -> list[Shape]:
+    kg = kernel_graph(graph)
+    index: dict[str, int] = {}
+    out: list[Shape] = []
     for kernel in kg.kernels:
         nodes = [graph.node(m) for m in kernel.members]
-        t = kernel_time(graph, kernel, times, unfused)
         links = [isinstance(n.op, Collective) and not isinstance(n.op, MeshSplit) for n in nodes]
         collective = all(links)  # only collectives: the kernel may run beside compute
         view = all(isinstance(n.op, VIEWS) for n in nodes)
@@ -168,20 +203,10 @@ def program(
             sized = [w.cores for w in found if w.grid is not None]
             need_cores = max(sized) if sized and len(sized) == len(nodes) else cores
             need_cores = min(max(need_cores, 1), cores)
-        index[kernel.name] = len(steps)
-        steps.append(
-            Step(
-                name=kernel.name,
-                time=t,
-                length_s=0.0 if view else duration_s(t, overlap),
-                cores=need_cores,
-                # a collective streams its DRAM reads at the link's rate: it holds the link only
-                dram=bool(t.dram_s) and not view and not collective,
-                link=any(links),
-                deps=tuple(index[d] for d in kg.deps(kernel)),
-            )
-        )
-    return steps
+        index[kernel.name] = len(out)
+        deps = tuple(index[d] for d in kg.deps(kernel))
+        out.append((need_cores, any(links), collective, view, deps))
+    return out
 
 
 def simulate(
@@ -223,7 +248,10 @@ def simulate(
         if s.dram and dram_free > start:
             start, why = dram_free, dram_last
         need = s.cores
-        if need:
+        if need == cores:  # every core (most ops): the last to come free
+            if free_at[-1] > start:
+                start, why = free_at[-1], owners[-1]
+        elif need:
             j = 0  # the group holding the need-th earliest free core
             got = counts[0]
             while got < need:
@@ -239,7 +267,10 @@ def simulate(
                 del free_at[: j + 1], counts[: j + 1], owners[: j + 1]
         length = s.length_s
         end = start + length
-        if need:
+        if need == cores:
+            free_at, counts, owners = [end], [cores], [i]
+            busy_grid += length
+        elif need:
             k = bisect_right(free_at, end)
             if k and free_at[k - 1] == end:
                 counts[k - 1] += need

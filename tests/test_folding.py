@@ -16,8 +16,9 @@ from passes.folding import check, expand, expanded, footprint
 from passes.kernels import kernel_graph
 from passes.memory import MemoryFootprint
 from passes.op_time import OpTime, OpTimeSummary
+from passes.placement import PlacePass
 from passes.schedule import program
-from passes.tiles import TileWork
+from passes.tiles import TilesPass, TileWork
 
 
 def _placed(graph: irperf.Graph, tp: int, target: str) -> irperf.Graph:
@@ -202,3 +203,81 @@ def test_an_instance_read_after_the_run_cuts_it() -> None:
     # input: the run of local layers is cut after each, so each tapped layer is a last instance.
     local = [r for r in folded.runs if r.blocks[0].startswith("vision.local")]
     assert [r.times for r in local] == [3, 4, 8, 8, 7, 2]
+
+
+def test_rows_that_share_a_placed_graph_are_still_their_own() -> None:
+    """Rows that differ in rates or in an L1 size the walk decides the same under share one
+    placed graph (irperf/cli/sweep_fast.py): each is still its own command's row."""
+    from irperf.cli.sweep import row
+
+    base = {
+        "model": "llama-3.2-11b-vision",
+        "target": "n300",
+        "phase": "decode",
+        "seq_len": None,
+        "context": 4096,
+        "batch": 8,
+        "precision": None,
+        "tp": None,
+        "fusion": None,
+    }
+    import irperf.cli.sweep_fast as fast_path
+
+    fast_path._placed.clear()
+    seen = set()
+    for l1 in ("200000", "700000", "1000000", "1400000"):
+        for bw in ("192e9", "576e9"):
+            c = base | {
+                "sets": {"l1_usable_bytes_per_core": l1, "dram_bandwidth_bytes_per_s_per_chip": bw}
+            }
+            fast = row(c, fast=True)
+            assert fast == row(c, fast=False)
+            seen.add(fast["scheduled_ms"])
+    assert len(seen) > 2  # the sizes and rates do change the answer
+    placed = [g for found in fast_path._placed.values() for g in found]
+    assert 1 < len(placed) < 4  # some L1 sizes decide alike, some do not
+
+
+def test_the_rates_a_placed_graph_ignores_change_no_home_or_tile() -> None:
+    import attrs
+
+    from irperf.cli.sweep_fast import RATES
+    from passes.placement import Placement
+    from targets import load_target
+
+    g = irperf.lower("llama-3.2-11b-vision", phase="decode", context=1024)
+    g = irperf.run(g, "tensor-parallel{chips=2},precision{policy=tt-accuracy}")
+    n300 = load_target("n300")
+
+    def homes(target: Any) -> tuple[Any, Any]:
+        placed = irperf.run(
+            g,
+            [
+                PlacePass(strategy="tt-metal", target=target),
+                TilesPass(target=target),
+            ],
+        )
+        return dict(placed.records(Placement)), dict(placed.records(TileWork))
+
+    want = homes(n300)
+    changes = {
+        "description": "another",
+        "clock_hz": n300.clock_hz * 2,
+        "dram_bandwidth_bytes_per_s_per_chip": n300.dram_bandwidth_bytes_per_s_per_chip * 3,
+        "compute": tuple(
+            attrs.evolve(c, flops_per_s_per_core=c.flops_per_s_per_core * 5) for c in n300.compute
+        ),
+        "link": attrs.evolve(n300.link, bandwidth_bytes_per_s=n300.link.bandwidth_bytes_per_s * 2)
+        if n300.link
+        else None,
+        "dispatch_overhead_s": n300.dispatch_overhead_s * 4,
+        "sfpu_flops_per_s_per_core": 1e9,
+        "eltwise_add_flops_per_s_per_core": 1e9,
+        "eltwise_mul_flops_per_s_per_core": 1e9,
+        "noc_bandwidth_bytes_per_s_per_core": 1e9,
+        "sources": ("elsewhere",),
+        "origin": "test",
+    }
+    assert set(changes) == set(RATES)
+    for key, value in changes.items():
+        assert homes(attrs.evolve(n300, **{key: value})) == want, key

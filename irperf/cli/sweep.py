@@ -2,12 +2,15 @@
 one CSV row per configuration and phase, each with the exact ``irperf schedule`` command that
 reproduces it.
 
-Rows: for each model, target, ``--set`` value, precision, tp, fusion, batch and phase
-(``prefill`` rows take each ``--seq-len``, ``decode`` rows each ``--context``), in that nesting,
-so the same arguments give the same file. A configuration that cannot run (heads the chips do not
+Rows: for each model, batch, phase and its shape (``prefill`` rows take each ``--seq-len``,
+``decode`` rows each ``--context``), each target, ``--set`` value, precision, tp and fusion, in
+that nesting, so the same arguments give the same file, and the rows that share a lowering come
+together. A configuration that cannot run (heads the chips do not
 divide, a bad target value) is a row with its ``error``, never a crash; one that does not fit is
 a row with ``fits`` false and its times. An interrupted sweep resumes: rows whose ``command`` the
-output already holds are skipped, new ones appended. ``--workers N`` runs N local processes.
+output already holds are skipped, new ones appended. ``--workers N`` runs N local processes;
+``--executor dask --scheduler ADDRESS`` sends the rows to a Dask cluster (``sweep_dask``), and
+``--out F.parquet`` writes Parquet (``sweep_parquet``): the same rows either way.
 
 The CSV columns are a public contract (``COLUMNS``, one column per ``--set`` key before
 ``ttft_ms``).
@@ -16,12 +19,14 @@ The CSV columns are a public contract (``COLUMNS``, one column per ``--set`` key
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import itertools
+import math
 import os
 import shlex
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
 
 from irperf.checks import show
@@ -41,6 +46,10 @@ TRAILING = (
     "error",
     "command",
 )
+CHUNK = 64
+"""Configurations per task at most (local processes or Dask): a task's rows may share work."""
+CHUNKS_PER_SLOT = 4
+"""Fewer configurations per task on a short sweep, so every process or thread gets some."""
 
 
 def columns(set_keys: Sequence[str]) -> list[str]:
@@ -83,8 +92,19 @@ def add_parsers(sub: Any) -> None:
         metavar="KEY=V1,V2",
         help="a target parameter and its values (dram_bandwidth_bytes_per_s_per_chip=288e9,576e9)",
     )
-    p.add_argument("--out", required=True, help="the CSV file (resumed if it exists)")
-    p.add_argument("--workers", type=int, default=1, help="local processes (default 1)")
+    p.add_argument(
+        "--out", required=True, help="the CSV file, or F.parquet for Parquet (resumed if it exists)"
+    )
+    p.add_argument("--workers", type=int, default=None, help="local processes (default 1)")
+    p.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="where rows are computed: this machine (default) or a Dask cluster (--scheduler)",
+    )
+    p.add_argument(
+        "--scheduler", metavar="ADDRESS", help="the Dask scheduler (tcp://HOST:PORT) for dask"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -92,30 +112,30 @@ def add_parsers(sub: Any) -> None:
 def configurations(
     args: argparse.Namespace, sets: dict[str, list[str]]
 ) -> Iterator[dict[str, Any]]:
+    """Every combination, a request (model, batch, phase, its prompt or context) outside and
+    the designs it runs on (target, ``--set`` values, precision, tp, fusion) inside: rows that
+    share a lowering come together, and a worker lowers it once."""
     keys = list(sets)
-    for model, target in itertools.product(args.models, args.target):
-        for values in itertools.product(*(sets[k] for k in keys)):
-            for precision, tp, fusion, batch, phase in itertools.product(
-                args.precision or [None],
-                args.tp or [None],
-                args.fusion or [None],
-                args.batch,
-                args.phase,
-            ):
-                shapes = args.seq_len if phase == "prefill" else args.context
-                for shape in shapes:
-                    yield {
-                        "model": model,
-                        "target": target,
-                        "phase": phase,
-                        "seq_len": shape if phase == "prefill" else None,
-                        "context": shape if phase == "decode" else None,
-                        "batch": batch,
-                        "precision": precision,
-                        "tp": tp,
-                        "fusion": fusion,
-                        "sets": dict(zip(keys, values, strict=True)),
-                    }
+    for model, batch, phase in itertools.product(args.models, args.batch, args.phase):
+        shapes = args.seq_len if phase == "prefill" else args.context
+        for shape in shapes:
+            for target in args.target:
+                for values in itertools.product(*(sets[k] for k in keys)):
+                    for precision, tp, fusion in itertools.product(
+                        args.precision or [None], args.tp or [None], args.fusion or [None]
+                    ):
+                        yield {
+                            "model": model,
+                            "target": target,
+                            "phase": phase,
+                            "seq_len": shape if phase == "prefill" else None,
+                            "context": shape if phase == "decode" else None,
+                            "batch": batch,
+                            "precision": precision,
+                            "tp": tp,
+                            "fusion": fusion,
+                            "sets": dict(zip(keys, values, strict=True)),
+                        }
 
 
 def command(c: dict[str, Any]) -> str:
@@ -131,6 +151,11 @@ def command(c: dict[str, Any]) -> str:
     for k, v in c["sets"].items():
         words += ["--set", f"{k}={v}"]
     return shlex.join(words)
+
+
+def rows_for(chunk: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A chunk of configurations' rows, in order: one task of a parallel sweep."""
+    return [row(c) for c in chunk]
 
 
 def row(c: dict[str, Any], fast: bool = True) -> dict[str, Any]:
@@ -233,32 +258,87 @@ def run(args: argparse.Namespace) -> int:
             apply_sets(load_target(args.target[0]), [f"{key}={v}"])
         sets[key] = _once(values)
     _check_values(args)
-    if args.workers < 1 or args.workers > 256:
-        raise UsageError(f"sweep: --workers {args.workers}: from 1 to 256")
+    _check_executor(args)
     bad = [p for p in args.phase if p not in ("prefill", "decode")]
     if bad:
         raise UsageError(f"sweep: --phase {bad[0]!r:.40}: valid: prefill, decode")
     header = columns(list(sets))
-    done = done_commands(args.out, header)
-    _drop_partial_line(args.out)
+    journal, done = args.out, set()
+    parquet = args.out.lower().endswith(".parquet")
+    if parquet:
+        from irperf.cli import sweep_parquet
+
+        journal = sweep_parquet.journal(args.out)
+        done = sweep_parquet.done_commands(args.out, header)
+    done |= done_commands(journal, header)
+    _drop_partial_line(journal)
     todo = [c for c in configurations(args, sets) if command(c) not in done]
-    fresh = not os.path.exists(args.out) or os.path.getsize(args.out) == 0
-    progress = _progress(len(todo), args.quiet)
+    with contextlib.ExitStack() as stack:
+        rows = stack.enter_context(contextlib.closing(_executor(args, stack)(todo)))
+        _write(journal, header, rows, _progress(len(todo), args.quiet))
+    if parquet:
+        sweep_parquet.finish(args.out, journal, header)
+    print(f"wrote {len(todo)} rows to {args.out} ({len(done)} already there)", file=sys.stderr)
+    return 0
+
+
+def _write(
+    path: str, header: list[str], rows: Iterator[dict[str, Any]], progress: Callable[[int], None]
+) -> None:
+    """Append each row as it comes (a killed sweep keeps what it wrote)."""
+    fresh = not os.path.exists(path) or os.path.getsize(path) == 0
     try:
-        with open(args.out, "a", newline="", encoding="utf-8") as f:
+        with open(path, "a", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
             if fresh:
                 writer.writeheader()
-            for r in _rows(todo, args.workers):
+            for r in rows:
                 writer.writerow({k: ("" if v is None else v) for k, v in r.items()})
                 f.flush()
                 progress(1)
     except OSError as e:
-        raise UsageError(f"sweep: cannot write {show(args.out)}: {e.strerror or e}") from None
+        raise UsageError(f"sweep: cannot write {show(path)}: {e.strerror or e}") from None
     finally:
         progress(0)
-    print(f"wrote {len(todo)} rows to {args.out} ({len(done)} already there)", file=sys.stderr)
-    return 0
+
+
+def _check_executor(args: argparse.Namespace) -> None:
+    if args.executor == "dask":
+        if args.scheduler is None:
+            raise UsageError("sweep: --executor dask needs --scheduler tcp://HOST:PORT")
+        if args.workers is not None:
+            raise UsageError(
+                "sweep: --workers is for --executor local; a Dask cluster has its own workers"
+            )
+        return
+    if args.scheduler is not None:
+        raise UsageError("sweep: --scheduler needs --executor dask")
+    if args.workers is not None and not 1 <= args.workers <= 256:
+        raise UsageError(f"sweep: --workers {args.workers}: from 1 to 256")
+
+
+Rows = Callable[[list[dict[str, Any]]], Generator[dict[str, Any]]]
+
+
+def _executor(args: argparse.Namespace, stack: contextlib.ExitStack[Any]) -> Rows:
+    """What computes the rows, in order: local processes, or a Dask cluster (connected now and
+    closed with ``stack``, so an unreachable scheduler fails before the file is touched)."""
+    if args.executor == "local":
+        workers = args.workers or 1
+        return lambda todo: _local_rows(todo, workers)
+    from irperf.cli import sweep_dask
+
+    client = stack.enter_context(sweep_dask.connect(args.scheduler))
+    return lambda todo: sweep_dask.rows(
+        client, args.scheduler, chunks(todo, sweep_dask.threads(client))
+    )
+
+
+def chunks(todo: list[dict[str, Any]], slots: int) -> list[list[dict[str, Any]]]:
+    """``todo`` cut into contiguous tasks of at most ``CHUNK``, small enough that ``slots``
+    processes or threads each get a few."""
+    size = max(1, min(CHUNK, math.ceil(len(todo) / (slots * CHUNKS_PER_SLOT))))
+    return [todo[i : i + size] for i in range(0, len(todo), size)]
 
 
 def _once(values: list[str]) -> list[str]:
@@ -304,14 +384,16 @@ def _drop_partial_line(path: str) -> None:
         raise UsageError(f"sweep: cannot resume {show(path)}: {e.strerror or e}") from None
 
 
-def _rows(todo: list[dict[str, Any]], workers: int) -> Iterator[dict[str, Any]]:
+def _local_rows(todo: list[dict[str, Any]], workers: int) -> Generator[dict[str, Any]]:
     if workers == 1 or len(todo) < 2:
-        yield from map(row, todo)
+        for chunk in chunks(todo, 1):
+            yield from rows_for(chunk)
         return
     import multiprocessing
 
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        yield from pool.imap(row, todo)  # in order: the same file as one process writes
+        for rows in pool.imap(rows_for, chunks(todo, workers)):  # in order: one process's file
+            yield from rows
 
 
 def _progress(total: int, quiet: bool) -> Any:

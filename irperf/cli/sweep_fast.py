@@ -20,7 +20,7 @@ from irperf.units import MS_PER_S, US_PER_S
 BOUNDS = ("compute", "dram", "noc", "link", "dispatch")
 """The bounds a row names, in the order ties go."""
 
-_CACHE_ITEMS = 16
+_CACHE_ITEMS = 64
 
 
 class _Cache(OrderedDict[Any, Any]):
@@ -40,6 +40,51 @@ class _Cache(OrderedDict[Any, Any]):
 _lowered = _Cache()
 _machined = _Cache()
 _expansions = _Cache()
+_placed = _Cache()
+
+RATES = (
+    "description",
+    "clock_hz",
+    "dram_bandwidth_bytes_per_s_per_chip",
+    "compute",
+    "link",
+    "dispatch_overhead_s",
+    "sfpu_flops_per_s_per_core",
+    "eltwise_add_flops_per_s_per_core",
+    "eltwise_mul_flops_per_s_per_core",
+    "noc_bandwidth_bytes_per_s_per_core",
+    "sources",
+    "origin",
+)
+"""Target fields that only say how fast: ``place`` (``tt-metal``) and ``tiles`` never read
+them, so targets that differ only here share one placed graph (``tests/test_folding.py``
+changes each and compares)."""
+
+
+def layout_key(target: Any) -> tuple[Any, ...]:
+    """What of ``target`` the homes and tiles depend on, but its L1 capacity (``_placed_for``)."""
+    import attrs
+
+    skip = {*RATES, "l1_usable_bytes_per_core"}
+    return tuple(
+        (f.name, getattr(target, f.name)) for f in attrs.fields(type(target)) if f.name not in skip
+    )
+
+
+def _placed_for(machine_key: tuple[Any, ...], target: Any, make: Any) -> Any:
+    """The placed graph for ``target``: one made for a target that differs only in rates, or in
+    an L1 capacity under which the walk decides the same (``Walk.capacities``), else ``make()``."""
+    from passes.placement import PlacementSummary
+
+    found: list[Any] = _placed.get_or((machine_key, layout_key(target)), list)
+    capacity = target.l1_usable_bytes_per_core
+    for g in found:
+        lo, hi = g.graph_record(PlacementSummary).capacities
+        if lo <= capacity and (hi is None or capacity < hi):
+            return g
+    g = make()
+    found.append(g)
+    return g
 
 
 @functools.cache
@@ -102,6 +147,24 @@ def _lower(key: tuple[Any, ...]) -> Any:
     return fold(graph)
 
 
+def _warm(graph: Any) -> Any:
+    """``graph`` with the tables every row on it reads computed once (``Graph.memo``: the
+    passes that follow run on copies of it, which keep them)."""
+    from passes.bytes import count_bytes
+    from passes.flops import count_flops
+    from passes.kernels import kernel_graph
+    from passes.placement import Placement, graph_traffic
+
+    kernel_graph(graph)
+    for convention in ("full", "matmul-only"):
+        count_flops(graph, convention)
+        if graph.has_records(Placement):
+            graph_traffic(graph, convention)
+        else:
+            count_bytes(graph, convention)
+    return graph
+
+
 def row_of(argv: list[str], phase: str) -> dict[str, Any] | None:
     """The sweep row's figures for ``irperf schedule ARGV`` (one phase), or None where this path
     does not serve it."""
@@ -113,7 +176,7 @@ def row_of(argv: list[str], phase: str) -> dict[str, Any] | None:
     from passes.kernels import kernel_graph
     from passes.op_time import OpTime, OpTimeSummary, with_bound
     from passes.roofline import RooflineTime, aggregate_roofline_s
-    from passes.schedule import makespan_s, program, simulate
+    from passes.schedule import makespan_s, program, shapes, simulate
     from passes.tiles import TileWork
     from targets import load_target
 
@@ -135,16 +198,24 @@ def row_of(argv: list[str], phase: str) -> dict[str, Any] | None:
         machine_key,
         lambda: run_passes(folded.graph, on_machine) if on_machine else folded.graph,
     )
+    placed = machined
+    if tt:  # homes and tiles: once per machine graph and target, whatever its rates
+        homes = [
+            build_pass(get_pass("place"), {"strategy": "tt-metal", "target": target}),
+            build_pass(get_pass("tiles"), {"target": target}),
+        ]
+        placed = _placed_for(machine_key, target, lambda: _warm(run_passes(machined, homes)))
+    else:
+        _warm(placed)
+    work = placed.records(TileWork) if placed.has_records(TileWork) else None
+    shapes(placed, target.cores, work, args.async_ccl == "on")  # every row on it reads them
     passes: list[Any] = []
-    if tt:
-        passes.append(build_pass(get_pass("place"), {"strategy": "tt-metal", "target": target}))
-        passes.append(build_pass(get_pass("tiles"), {"target": target}))
     passes.append(build_pass(get_pass("op-time"), {"target": target, "dispatch": args.dispatch}))
     counted = "placed-bytes" if tt else "bytes"
     passes += ["flops", counted, build_pass(get_pass("roofline"), {"target": target})]
-    g = run_passes(machined, passes)
+    g = run_passes(placed, passes)
     kg = kernel_graph(g)
-    layout = check(folded, folded.graph, g, kg)
+    layout = placed.memo("layout", lambda: check(folded, folded.graph, g, kg))  # structure
     if layout is None:
         return None
     timed = g.graph_record(OpTimeSummary)
@@ -173,7 +244,7 @@ def row_of(argv: list[str], phase: str) -> dict[str, Any] | None:
         if b is not None:
             spent[b] += end * US_PER_S - start * US_PER_S
     roofline = g.records(RooflineTime)
-    memory = footprint(folded, g, layout)
+    memory = placed.memo("footprint", lambda: footprint(folded, g, layout))  # homes alone
     capacity = target.dram_bytes_per_chip * (1 if chips > 1 else target.chips)
     scheduled = makespan_s(line) * MS_PER_S
     return {
