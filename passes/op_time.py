@@ -42,7 +42,7 @@ from irperf.errors import PassError
 from irperf.graph import Graph, Node
 from irperf.homes import Home
 from irperf.ops import Add, Binary, Collective, MeshSplit, Source, Sub
-from irperf.ops.taxonomy import CONTRACTIONS, VIEWS
+from irperf.ops.taxonomy import CONTRACTIONS, VIEWS, op_class
 from irperf.pass_manager import AnalysisPass, one_of, register_pass
 from passes.bytes import Traffic, count_bytes
 from passes.flops import count_flops
@@ -53,8 +53,9 @@ from passes.tiles import TileWork, tile_work
 from targets import Target
 from targets.calibration import (
     Calibration,
-    collective_models,
+    dispatch_gaps,
     gemm_models,
+    link_models,
     load_calibration,
     model_for,
 )
@@ -129,7 +130,8 @@ def op_times(
     if target.calibration is None:
         return _simple_times(graph, target, dispatch, efficiency)
     cal = load_calibration(target.calibration)
-    links = collective_models(target.calibration)
+    links = link_models(target)
+    traced_s, eager_s = dispatch_gaps(target)
     traffic = traffic_of(graph)
     homes = graph.records(Placement) if graph.has_records(Placement) else None
     noc = (target.noc_bandwidth_bytes_per_s_per_core or 0.0) * target.cores
@@ -158,9 +160,7 @@ def op_times(
             dram_s=t.bytes / bw,
             noc_s=t.noc_bytes / noc if t.noc_bytes else 0.0,
             link_s=link,
-            dispatch_s=dispatch_for(
-                graph, node, dispatch, cal.dispatch_traced_s, cal.dispatch_eager_s
-            ),
+            dispatch_s=dispatch_for(graph, node, dispatch, traced_s, eager_s),
         )
         out[node.name] = with_bound(record)
     return out
@@ -178,11 +178,9 @@ def compute_times(graph: Graph, target: Target, efficiency: bool = True) -> dict
         if isinstance(node.op, Source):
             pass
         elif tiled.grid is not None and tiled.padded_mkn is not None:
-            slowest = tiled.padded_flops * tiled.imbalance / tiled.cores
-            slowest *= face_fraction(tiled, target)
             dt = compute_dtype(graph, node).name
             fidelity = node.fidelity or target.fidelity_for(dt)
-            ideal = slowest / target.rate(dt, fidelity).flops_per_s_per_core
+            ideal = matmul_ideal_s(tiled, target, dt, fidelity)
             compute = model_for(models, dt, fidelity).seconds(ideal) if efficiency else ideal
         elif flops[node.name].flops:
             compute = flops[node.name].flops / (target.cores * _vector_rate(node, target))
@@ -190,10 +188,20 @@ def compute_times(graph: Graph, target: Target, efficiency: bool = True) -> dict
     return out
 
 
+def matmul_ideal_s(tiled: TileWork, target: Target, dtype: str, fidelity: str) -> float:
+    """A matmul-like op's ideal time: its slowest core's padded FLOPs (rows rounded up to the
+    matrix engine's face) at one core's rate for ``dtype`` at ``fidelity``."""
+    slowest = tiled.padded_flops * tiled.imbalance / tiled.cores * face_fraction(tiled, target)
+    return slowest / target.rate(dtype, fidelity).flops_per_s_per_core
+
+
 def dram_rate(node: Node, input_homes: Sequence[Home], cal: Calibration, target: Target) -> float:
     """The measured DRAM rate of the op's access pattern (the module docstring's rule), scaled
     by the target's rated bandwidth over the one it was measured on."""
-    if Home.DRAM_SHARDED in input_homes:
+    fitted = target.fit.dram_rate(op_class(node.op)) if target.fit is not None else None
+    if fitted is not None:  # a profile's fit for the op's class
+        rate = fitted
+    elif Home.DRAM_SHARDED in input_homes:
         rate = cal.dram["sharded_matmul_bytes_per_s"]
     elif isinstance(node.op, CONTRACTIONS):
         rate = cal.dram["interleaved_matmul_bytes_per_s"]

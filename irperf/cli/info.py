@@ -123,8 +123,10 @@ def show_target(args: argparse.Namespace) -> int:
     facts = {
         f.name: getattr(t, f.name)
         for f in attrs.fields(type(t))
-        if f.name not in ("sources", "origin", "compute", "link", "fidelity_by_dtype")
+        if f.name not in ("sources", "origin", "compute", "link", "fidelity_by_dtype", "fit")
     }
+    if t.fit is not None:  # what a profile fitted, in the units the file gives
+        facts["fit"] = f"from {t.fit.profile} ({t.fit.rows_used:,} rows used)"
     out: dict[str, Any] = {"target": facts, "sources": list(t.sources)}
     if args.fit:
         if t.calibration is None:
