@@ -157,7 +157,7 @@ def op_times(
             )
         record = OpTime(
             compute_s=compute,
-            dram_s=t.bytes / bw,
+            dram_s=t.bytes / bw + dram_fixed_s(node, target) if t.bytes else 0.0,
             noc_s=t.noc_bytes / noc if t.noc_bytes else 0.0,
             link_s=link,
             dispatch_s=dispatch_for(graph, node, dispatch, traced_s, eager_s),
@@ -198,9 +198,9 @@ def matmul_ideal_s(tiled: TileWork, target: Target, dtype: str, fidelity: str) -
 def dram_rate(node: Node, input_homes: Sequence[Home], cal: Calibration, target: Target) -> float:
     """The measured DRAM rate of the op's access pattern (the module docstring's rule), scaled
     by the target's rated bandwidth over the one it was measured on."""
-    fitted = target.fit.dram_rate(op_class(node.op)) if target.fit is not None else None
+    fitted = target.fit.dram_for(op_class(node.op)) if target.fit is not None else None
     if fitted is not None:  # a profile's fit for the op's class
-        rate = fitted
+        rate = fitted.bytes_per_s
     elif Home.DRAM_SHARDED in input_homes:
         rate = cal.dram["sharded_matmul_bytes_per_s"]
     elif isinstance(node.op, CONTRACTIONS):
@@ -209,6 +209,12 @@ def dram_rate(node: Node, input_homes: Sequence[Home], cal: Calibration, target:
         rate = cal.dram["read_bytes_per_s"]
     reference = cal.dram.get("reference_bytes_per_s", target.dram_bandwidth_bytes_per_s_per_chip)
     return rate * target.dram_bandwidth_bytes_per_s_per_chip / reference
+
+
+def dram_fixed_s(node: Node, target: Target) -> float:
+    """The floor of a data-moving op's DRAM time a profile's fit found for its class (0 else)."""
+    fitted = target.fit.dram_for(op_class(node.op)) if target.fit is not None else None
+    return fitted.fixed_s if fitted is not None else 0.0
 
 
 def face_fraction(tiled: TileWork, target: Target) -> float:

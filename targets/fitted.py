@@ -5,9 +5,10 @@ what the named measurements would give (``docs/calibrate.md``), and everything i
 (a format the profile never ran, the collectives of a one-chip profile) stays the calibration's.
 
 - ``kernels``: the GEMM kernel model ``t = fixed_s + ideal / e_max`` per (format, fidelity);
-- ``dram_bytes_per_s``: per op class (``irperf.ops.taxonomy.op_class``), the DRAM rate of an op
-  of that class, in the calibration's reference terms (scaled by the target's rating over the
-  calibration's ``reference_bytes_per_s``, as the measured rates are);
+- ``dram``: per op class (``irperf.ops.taxonomy.op_class``), an op's DRAM time
+  ``fixed_s + bytes / bytes_per_s``, the rate in the calibration's reference terms (scaled by
+  the target's rating over the calibration's ``reference_bytes_per_s``, as the measured rates
+  are);
 - ``collectives``: per kind, ``latency_s`` and ``s_per_byte`` of the collective model (the
   per-chip term stays the calibration's);
 - ``dispatch_traced_s`` / ``dispatch_eager_s``: the op-to-op gap of a traced or eager run.
@@ -19,7 +20,7 @@ from typing import Any
 
 from attrs import Attribute, field, frozen
 
-from irperf.checks import check_range, range_validator, show
+from irperf.checks import range_validator, show
 from irperf.errors import TargetError
 from targets.target import FIDELITIES, _compute_dtype, _printable
 
@@ -53,6 +54,23 @@ class KernelFit:
     fixed_s: float = field(validator=_between(0.0, 1.0))
 
 
+def _op_class(instance: object, attribute: Attribute[Any], value: str) -> None:
+    from irperf.ops.taxonomy import OP_CLASSES
+
+    names = sorted({name for _, name in OP_CLASSES})
+    if value not in names:
+        raise TargetError(f"op_class {show(value)} is not one of: {', '.join(names)}")
+
+
+@frozen(kw_only=True)
+class DramFit:
+    """One op class's DRAM time, ``fixed_s + bytes / bytes_per_s``, fitted to a profile."""
+
+    op_class: str = field(validator=_op_class)
+    bytes_per_s: float = field(validator=_between(1e6, 1e16))
+    fixed_s: float = field(validator=_between(0.0, 1.0))
+
+
 @frozen(kw_only=True)
 class CollectiveFit:
     """One collective kind's floor and per-byte time, fitted to a profile's collectives."""
@@ -78,7 +96,7 @@ class Fitted:
     """The profile the fit was made from, as the user named it."""
     rows_used: int = field(validator=_between(0, 2**40, integer=True))
     kernels: tuple[KernelFit, ...] = ()
-    dram_bytes_per_s: tuple[tuple[str, float], ...] = ()
+    dram: tuple[DramFit, ...] = ()
     collectives: tuple[CollectiveFit, ...] = ()
     dispatch_traced_s: float | None = field(default=None, validator=_between(0, 1, optional=True))
     dispatch_eager_s: float | None = field(default=None, validator=_between(0, 1, optional=True))
@@ -88,17 +106,15 @@ class Fitted:
         for key in keys:
             if keys.count(key) > 1:
                 raise TargetError(f"kernels list {key[0]}/{key[1]} twice")
-        classes = [c for c, _ in self.dram_bytes_per_s]
-        for name, rate in self.dram_bytes_per_s:
+        classes = [d.op_class for d in self.dram]
+        for name in classes:
             if classes.count(name) > 1:
-                raise TargetError(f"dram_bytes_per_s lists {show(name)} twice")
-            what = f"dram_bytes_per_s {show(name)}"
-            check_range(rate, 1e6, 1e16, integer=False, what=what, error=TargetError)
+                raise TargetError(f"dram lists {show(name)} twice")
         kinds = [c.kind for c in self.collectives]
         for kind in kinds:
             if kinds.count(kind) > 1:
                 raise TargetError(f"collectives list {kind} twice")
 
-    def dram_rate(self, op_class: str | None) -> float | None:
-        """The fitted DRAM rate of ``op_class`` (None: not fitted)."""
-        return dict(self.dram_bytes_per_s).get(op_class) if op_class is not None else None
+    def dram_for(self, op_class: str | None) -> DramFit | None:
+        """The fitted DRAM time of ``op_class`` (None: not fitted)."""
+        return next((d for d in self.dram if d.op_class == op_class), None)

@@ -16,14 +16,19 @@ import attrs
 
 from irperf.checks import RangeCheck, input_file_problem, parse_toml, show
 from irperf.errors import TargetError
-from targets.fitted import CollectiveFit, Fitted, KernelFit
+from targets.fitted import CollectiveFit, DramFit, Fitted, KernelFit
 from targets.target import ComputeRate, Link, Target
 
 _SUFFIX = ".toml"
 _PER_CORE = "flops_per_s_per_core"
 _PER_CHIP = "flops_per_s_per_chip"
 _FLOAT_SAFE = 2**1000
-_HINT_NAMES = {"Fitted": Fitted, "KernelFit": KernelFit, "CollectiveFit": CollectiveFit}
+_HINT_NAMES = {
+    "Fitted": Fitted,
+    "KernelFit": KernelFit,
+    "DramFit": DramFit,
+    "CollectiveFit": CollectiveFit,
+}
 """Names a record's annotations use that its module imports only for type checking."""
 _NOT_IN_FILES = frozenset({"origin"})
 """Target fields the loader sets, which a file may not."""

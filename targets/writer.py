@@ -37,11 +37,11 @@ def target_toml(target: Target, comments: Sequence[str] = ()) -> str:
             lines.append(f"{f.name} = {_value(value)}")
     for name, record in tables:
         lines += ["", f"[{name}]"]
-        lines += [
-            f"{k} = {_value(v)}"
-            for k, v in attrs.asdict(record, recurse=False).items()
-            if v is not None
-        ]
+        for k, v in attrs.asdict(record, recurse=False).items():
+            if isinstance(v, tuple) and len(v) > 1:  # one entry a line
+                lines += [f"{k} = [", *(f"    {_value(x)}," for x in v), "]"]
+            elif v is not None:
+                lines.append(f"{k} = {_value(v)}")
     return "\n".join(lines) + "\n"
 
 

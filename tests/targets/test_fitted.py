@@ -22,7 +22,7 @@ from targets.calibration import (
     link_models,
     load_calibration,
 )
-from targets.fitted import CollectiveFit, Fitted, KernelFit
+from targets.fitted import CollectiveFit, DramFit, Fitted, KernelFit
 from targets.loader import parse_target
 from targets.target import Target
 from targets.writer import target_toml
@@ -32,7 +32,7 @@ FIT = Fitted(
     profile="ops.csv",
     rows_used=7,
     kernels=(KernelFit(dtype="bf16", fidelity="hifi4", e_max=0.8, fixed_s=2e-6),),
-    dram_bytes_per_s=(("binary", 200e9),),
+    dram=(DramFit(op_class="binary", bytes_per_s=200e9, fixed_s=1e-6),),
     collectives=(CollectiveFit(kind="all_gather", latency_s=5e-6, s_per_byte=1e-10),),
     dispatch_traced_s=1.5e-6,
 )
@@ -77,7 +77,8 @@ def test_a_fit_file_loads_and_its_errors_name_the_field(tmp_path: Path) -> None:
     cases = [
         ("e_max = 0.8", "e_max = 80", "fit.kernels[0]: e_max must be a number from 0.001 to 4"),
         ("e_max = 0.8", "e_max = 0.8, clock = 1", "unknown field 'fit.kernels[0].clock'"),
-        ('["binary", 200000000000.0]', '["binary", 2.0]', "dram_bytes_per_s 'binary' must be"),
+        ("bytes_per_s = 200000000000.0", "bytes_per_s = 2.0", "fit.dram[0]: bytes_per_s must be"),
+        ('op_class = "binary"', 'op_class = "binery"', "op_class 'binery' is not one of"),
         ('kind = "all_gather"', 'kind = "gather"', "collective kind 'gather' is not one of"),
         ('calibration = "wormhole"\n', "", "a [fit] table needs a calibration"),
         ('fidelity = "hifi4", e_max', 'fidelity = "hifi9", e_max', "fidelity 'hifi9'"),
@@ -87,3 +88,19 @@ def test_a_fit_file_loads_and_its_errors_name_the_field(tmp_path: Path) -> None:
         path.write_text(text.replace(old, new, 1))
         with pytest.raises(TargetError, match=message.replace("[", r"\[").replace("]", r"\]")):
             load_target(str(path))
+
+
+def test_op_time_adds_a_fitted_floor_to_the_dram_time() -> None:
+    import irperf
+    from passes.op_time import OpTime
+
+    g = irperf.lower("llama-3.2-1b", "text", phase="decode", context=16)
+    name = "text.0.attn_residual"
+    times = {}
+    for t in (N300, fitted()):
+        times[t.name] = irperf.run(g, [irperf.get_pass("op-time")(target=t)]).records(OpTime)[name]
+    base, fit = times["n300"], times["my-n300"]
+    # the fitted binary rate and floor: bytes / 200 GB/s + 1 us, against bytes / 267 GB/s
+    moved = base.dram_s * load_calibration("wormhole").dram["read_bytes_per_s"]
+    assert fit.dram_s == pytest.approx(moved / 200e9 + 1e-6, rel=1e-9)
+    assert fit.compute_s == base.compute_s
