@@ -8,9 +8,9 @@ Not a measurement: every duration comes from the made-up curves below, with a de
 
 Curves: matmuls (BFP8 weights at HiFi2) the larger of ``5 us + ideal / 0.72`` (``ideal`` the
 slowest core's tiles on the 8x8 grid at 2.048 TFLOP/s per core) and their bytes at 200 GB/s;
-other ops ``2 us + bytes / 230 GB/s`` (an embedding's bytes: the ids and the rows it gathers,
-twice); attention ``20 us`` plus its FLOPs at 45% of the grid's HiFi4 peak; op-to-op gaps
-about 30 us (an eager run).
+other ops ``2 us + bytes / 230 GB/s`` (their output, and from each input at most as many
+elements: an embedding reads the rows it gathers, a slice what it keeps); attention ``20 us``
+plus its FLOPs at 45% of the grid's HiFi4 peak; op-to-op gaps about 30 us (an eager run).
 """
 
 from __future__ import annotations
@@ -96,7 +96,10 @@ def main(path: str) -> None:
         rows.append(row | cells("OUTPUT_0", out))
 
     def moving(code: str, ins: Sequence[Tensor], out: Tensor) -> None:
-        op(code, 2e-6 + sum(nbytes(x) for x in (*ins, out)) / 230e9, ins, out)
+        n = math.prod(out[0])
+        moved = sum(nbytes(x) * min(math.prod(x[0]), n) // math.prod(x[0]) for x in ins)
+        moved += nbytes(out)
+        op(code, 2e-6 + moved / 230e9, ins, out)
 
     def linear(x: Tensor, k: int, n: int) -> Tensor:
         y, w = t(x[0][0], n), t(k, n, dtype="BFLOAT8_B")
@@ -108,16 +111,15 @@ def main(path: str) -> None:
     x = t(s, h)
     ids = t(1, s, dtype="UINT32", layout="ROW_MAJOR")
     op("Tilize", 3e-6, [ids], ids)
-    gathered = 2e-6 + (nbytes(ids) + 2 * nbytes(x)) / 230e9
-    op("Embeddings", gathered, [ids, t(128256, h, layout="ROW_MAJOR")], x)
+    moving("Embeddings", [ids, t(128256, h, layout="ROW_MAJOR")], x)
     attention = 20e-6 + 2 * 2 * 32 * s * s * 64 / (0.45 * 64 * 1.024e12)
     for _ in range(16):
         moving("RMSNorm", [x, t(h)], x)
         q, k, v = linear(x, h, h), linear(x, h, kv), linear(x, h, kv)
-        moving("Typecast", [v], v)
+        moving("Typecast", [v], t(s, kv, dtype="BFLOAT8_B"))  # the KV cache's format
         moving("RotaryEmbeddingLlama", [q, t(s, 64), t(s, 64)], q)
         moving("RotaryEmbeddingLlama", [k, t(s, 64), t(s, 64)], k)
-        moving("Typecast", [k], k)
+        moving("Typecast", [k], t(s, kv, dtype="BFLOAT8_B"))
         heads = [t(1, 32, s, 64), t(1, 8, s, 64), t(1, 8, s, 64)]
         op("ScaledDotProductAttention", attention, heads, t(1, 32, s, 64), "HiFi4")
         o = linear(x, h, h)

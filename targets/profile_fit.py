@@ -137,12 +137,13 @@ def tensors(row: ProfileRow) -> tuple[ProfileTensor, ...]:
     return (*row.inputs, *row.outputs)
 
 
-def moved_bytes(row: ProfileRow, op_class: str) -> int:
-    """What the op reads and writes: every tensor whole, but an embedding reads only the rows
-    it gathers (its output's size) from its table."""
-    if op_class == "embedding" and len(row.inputs) > 1:
-        return row.inputs[0].bytes + 2 * row.outputs[0].bytes
-    return sum(t.bytes for t in tensors(row))
+def moved_bytes(row: ProfileRow) -> int:
+    """What a data-moving op reads and writes: its outputs whole, and from each input no more
+    elements than its first output holds (an embedding reads the rows it gathers, not its
+    table; a slice the part it keeps)."""
+    out = row.outputs[0].numel
+    reads = sum(t.bytes * min(t.numel, out) // t.numel for t in row.inputs)
+    return reads + sum(t.bytes for t in row.outputs)
 
 
 def matmul_ideal(row: ProfileRow, target: Target) -> tuple[tuple[str, str], float]:
@@ -358,7 +359,7 @@ def _fit_dram(
         ]
         if not good:
             continue
-        xs = [float(moved_bytes(r, cls)) for r in good]
+        xs = [float(moved_bytes(r)) for r in good]
         ys = [r.kernel_duration_ns * 1e-9 for r in good]
         model = _kernel_fit(xs, ys, 0.0)  # e_max is the rate here: y = fixed + x / rate
         if model is None or not 1e6 <= model.e_max * scale <= 1e16:

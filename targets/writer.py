@@ -38,9 +38,11 @@ def target_toml(target: Target, comments: Sequence[str] = ()) -> str:
     for name, record in tables:
         lines += ["", f"[{name}]"]
         for k, v in attrs.asdict(record, recurse=False).items():
+            if v is None or v == ():
+                continue
             if isinstance(v, tuple) and len(v) > 1:  # one entry a line
                 lines += [f"{k} = [", *(f"    {_value(x)}," for x in v), "]"]
-            elif v is not None:
+            else:
                 lines.append(f"{k} = {_value(v)}")
     return "\n".join(lines) + "\n"
 

@@ -166,3 +166,37 @@ def test_bad_requests(capsys: Any, tmp_path: Path) -> None:
     assert "--strategy means nothing" in _error(
         capsys, *cmp, "--target", "h100", "--strategy", "dram"
     )
+
+
+def test_the_documented_example(capsys: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    """docs/calibrate.md's synthetic profile: the fit recovers the curve its script states
+    (matmuls at 5 us + ideal / 0.72, a +-5% ripple) and prints what the docs show."""
+    import runpy
+
+    monkeypatch.chdir(tmp_path)
+    script = Path(__file__).resolve().parents[1] / "examples" / "synthetic_profile.py"
+    monkeypatch.setattr("sys.argv", [str(script), "ops_perf_results.csv"])
+    runpy.run_path(str(script), run_name="__main__")
+    argv = ["calibrate", "--profile", "ops_perf_results.csv", "-o", "my-n300.toml"]
+    assert main(argv) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    docs = (script.parents[1] / "docs" / "calibrate.md").read_text()
+    assert first in docs
+    (kernel,) = load_target("my-n300.toml").fit.kernels  # type: ignore[union-attr]
+    assert kernel.e_max == pytest.approx(0.72, rel=0.01)
+    assert kernel.fixed_s == pytest.approx(5e-6, rel=0.2)  # the ripple moves the floor most
+    out = _json(
+        capsys,
+        "compare",
+        "--profile",
+        "ops_perf_results.csv",
+        "llama-3.2-1b",
+        "--seq-len",
+        "2048",
+        "--tp",
+        "1",
+        "--target",
+        "my-n300.toml",
+    )
+    shown = f"mean abs error {out['overall']['mean_abs_error_pct']:.1f}%"
+    assert shown in docs and [u["op_code"] for u in out["unmatched"]] == ["Tilize", "Untilize"]

@@ -98,6 +98,10 @@ def _name(args: argparse.Namespace) -> str:
     return str(name)
 
 
+def _rows(n: int) -> str:
+    return f"{n:,} row" + ("" if n == 1 else "s")
+
+
 def run_calibrate(args: argparse.Namespace) -> int:
     from irperf.cli.common import check_outputs
     from irperf.render import write_file
@@ -117,7 +121,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         f"({len(profile.rows):,} device rows, {fit.fitted.rows_used:,} used; irperf compare "
         "lists the rest with why)",
         "the fit's mean absolute error on the rows it used, per op class:",
-        *(f"  {cls}: {n:,} rows, {err:.1f}%" for cls, (n, err) in per_class.items()),
+        *(f"  {cls}: {_rows(n)}, {err:.1f}%" for cls, (n, err) in per_class.items()),
     ]
     if fit.dispatch_mode is not None:
         gap = fit.fitted.dispatch_traced_s or fit.fitted.dispatch_eager_s or 0.0
