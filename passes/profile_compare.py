@@ -1,6 +1,6 @@
 """Match a device profile's rows to a scheduled graph's ops, and how far the times differ.
 
-Each row is given irperf's op class (``targets.profile_fit.device_class``) and a shape key; each
+Each row is given irperf's op class (``targets.profile_ops.device_class``) and a shape key; each
 op of the graph the same (``irperf.ops.taxonomy.op_class``, per-chip shapes): a matmul-like op
 by its product ``(batch x M, K, N)``, any other by its result's elements (tt-metal splits heads
 and folds batches as irperf does not, so the dimensions themselves differ).
@@ -27,7 +27,7 @@ from attrs import frozen
 from irperf.graph import Graph, Node
 from irperf.ops.taxonomy import op_class
 from targets.profile import Profile, ProfileRow
-from targets.profile_fit import device_class, matmul_of
+from targets.profile_ops import device_class, matmul_of
 
 Key = tuple[str, tuple[int, ...]]
 

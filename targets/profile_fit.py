@@ -1,7 +1,8 @@
 """Fit a target's time model to a device profile (``irperf calibrate``, ``docs/calibrate.md``).
 
-Each profiled op is given irperf's op class (``device_class``, from tt-metal's op code), and
-each class fits the part of ``op-time``'s model that times it:
+Each profiled op is given irperf's op class from its op code
+(``targets.profile_ops.device_class``), and each class fits the part of ``op-time``'s model
+that times it:
 
 - **matmul**: per (format, fidelity), the kernel model ``t = fixed_s + ideal / e_max``, ``ideal``
   computed as ``op-time`` computes it (the padded product's slowest core on the target's grid,
@@ -23,15 +24,12 @@ fitted: their rows are listed as unused, each with its reason.
 
 from __future__ import annotations
 
-import re
 import statistics
 from collections.abc import Mapping, Sequence
 
 from attrs import evolve, frozen
 
 from irperf.checks import show
-from irperf.contraction import Contraction
-from irperf.dtypes import DType
 from irperf.errors import IrperfError, ProfileError, TargetError
 from passes.op_time import matmul_ideal_s
 from passes.tiles import TileWork, on_cores, width_sharded
@@ -45,44 +43,9 @@ from targets.calibration import (
     model_for,
 )
 from targets.fitted import E_MAX_RANGE, CollectiveFit, DramFit, Fitted, KernelFit
-from targets.profile import Profile, ProfileRow, ProfileTensor
+from targets.profile import Profile, ProfileRow
+from targets.profile_ops import compute_format, device_class, matmul_of, moved_bytes, tensors
 from targets.target import Target
-
-DEVICE_CLASSES: tuple[tuple[str, str | None], ...] = (
-    ("untilize", None),  # layout conversions: irperf's graph has none
-    ("tilize", None),
-    ("scaleddotproductattention", "attention"),
-    ("sdpa", "attention"),
-    ("softmax", "softmax"),
-    ("layernorm", "norm"),
-    ("rmsnorm", "norm"),
-    ("groupnorm", "norm"),
-    ("allgather", "all_gather"),
-    ("reducescatter", "reduce_scatter"),
-    ("allreduce", "all_reduce"),
-    ("rotaryembedding", "rope"),
-    ("embedding", "embedding"),
-    ("matmul", "matmul"),
-    ("conv2d", "conv2d"),
-    ("optimizedconv", "conv2d"),
-    ("binary", "binary"),
-    ("unary", "unary"),
-    ("typecast", "typecast"),
-    ("updatecache", "cache_update"),
-    ("fillcache", "cache_update"),
-    ("concat", "data_movement"),
-    ("slice", "data_movement"),
-    ("transpose", "data_movement"),
-    ("permute", "data_movement"),
-    ("repeat", "data_movement"),
-    ("pad", "data_movement"),
-    ("reshard", "data_movement"),
-    ("interleavedtosharded", "data_movement"),
-    ("shardedtointerleaved", "data_movement"),
-    ("copy", "data_movement"),
-)
-"""tt-metal op codes (lower case, letters and digits only) holding each key, in order: the first
-key an op code holds names its class (``irperf.ops.taxonomy.OP_CLASSES``)."""
 
 DRAM_CLASSES = frozenset(
     {
@@ -104,46 +67,6 @@ DRAM-bound: ``op-time`` takes the larger of its kernel and DRAM times, so the ro
 of its kernel, and is left out of the kernel fit."""
 TRACED_GAP_S = 6.5e-6
 """tt-perf-report's op-to-op threshold: a median gap under it is a traced run's."""
-
-
-def device_class(op_code: str) -> str | None:
-    """irperf's op class of a tt-metal op code (``MatmulDeviceOperation`` -> ``matmul``)."""
-    key = re.sub(r"[^a-z0-9]", "", op_code.lower())
-    for word, cls in DEVICE_CLASSES:
-        if word in key:
-            return cls
-    return None
-
-
-def matmul_of(row: ProfileRow) -> Contraction:
-    """The product a matmul row runs: a weight of batch 1 folds the activation's leading dims
-    into M (a linear layer); else one product per batch element (``irperf.contraction``)."""
-    a = row.inputs[0].logical
-    b = row.inputs[1].logical if len(row.inputs) > 1 else (1, 1, a[3], row.outputs[0].logical[3])
-    n = row.outputs[0].logical[3]
-    if b[0] * b[1] == 1:
-        return Contraction(1, a[0] * a[1] * a[2], a[3], n)
-    return Contraction(a[0] * a[1], a[2], a[3], n)
-
-
-def compute_format(row: ProfileRow) -> DType:
-    """The format a row computes in: its narrowest block-format input, else its output's (as
-    ``passes.roofline.compute_dtype``)."""
-    blocks = [t.dtype for t in row.inputs if t.dtype.is_block]
-    return min(blocks, key=lambda d: d.tile_bytes) if blocks else row.outputs[0].dtype
-
-
-def tensors(row: ProfileRow) -> tuple[ProfileTensor, ...]:
-    return (*row.inputs, *row.outputs)
-
-
-def moved_bytes(row: ProfileRow) -> int:
-    """What a data-moving op reads and writes: its outputs whole, and from each input no more
-    elements than its first output holds (an embedding reads the rows it gathers, not its
-    table; a slice the part it keeps)."""
-    out = row.outputs[0].numel
-    reads = sum(t.bytes * min(t.numel, out) // t.numel for t in row.inputs)
-    return reads + sum(t.bytes for t in row.outputs)
 
 
 def matmul_ideal(row: ProfileRow, target: Target) -> tuple[tuple[str, str], float]:

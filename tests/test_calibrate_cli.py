@@ -200,3 +200,44 @@ def test_the_documented_example(capsys: Any, tmp_path: Path, monkeypatch: Any) -
     )
     shown = f"mean abs error {out['overall']['mean_abs_error_pct']:.1f}%"
     assert shown in docs and [u["op_code"] for u in out["unmatched"]] == ["Tilize", "Untilize"]
+
+
+def test_two_devices_with_collectives(capsys: Any, tmp_path: Path) -> None:
+    """A 2-chip decode profile (tensor parallel, fractured): each device's rows match the same
+    ops, whose measured time is the two devices' mean; the collectives fit their floor."""
+    from targets.calibration import link_models
+    from targets.profile import parse_profile
+    from targets.profile_fit import fit_profile
+
+    half, whole = tensor((1, 1024)), tensor((1, 2048))
+    q = tensor((2048, 1024), dtype="BFLOAT8_B")
+    rows = []
+    for device, ns in ((0, (10_000, 1_000, 12_000, 9_000)), (1, (12_000, 1_000, 14_000, 11_000))):
+        rows += [
+            row("AllGatherAsync", ns[0], [half], [whole], device=device, fidelity=""),
+            row("RMSNorm", ns[1], [whole], [whole], device=device, fidelity=""),
+            row("Matmul", ns[2], [whole, q], [half], device=device, fidelity="HiFi2"),
+            row("ReduceScatter", ns[3], [whole], [half], device=device, fidelity=""),
+        ]
+    profile = tmp_path / "ops.csv"
+    profile.write_text(csv_text(rows))
+    decode = ["llama-3.2-1b", "--phase", "decode", "--context", "64"]
+    out = _json(capsys, "compare", "--profile", str(profile), *decode)
+    got = [(o["name"], o["rows"], o["measured_us"]) for o in out["ops"]]
+    assert got == [
+        ("text.0.attn_norm.all_gather", [2, 6], 11.0),
+        ("text.0.attn_norm", [3, 7], 1.0),
+        ("text.0.attn.wq", [4, 8], 13.0),
+        ("text.0.attn.wo.reduce_scatter", [5, 9], 10.0),
+    ]
+    assert out["unmatched"] == []
+    fit = fit_profile(parse_profile(csv_text(rows), "ops.csv"), load_target("n300"))
+    base = link_models(load_target("n300"))
+    gathers = {c.kind: c for c in fit.fitted.collectives}
+    # one size: the calibration's s_per_byte, the floor the mean of what is left; a chip sends
+    # half the gathered 32-row tile (tile-padded [32, 2048] BF16) and half the scattered input
+    sent = 32 * 2048 * 2 // 2
+    for kind, mean_s in (("all_gather", 11e-6), ("reduce_scatter", 10e-6)):
+        c = base[kind].s_per_byte
+        assert gathers[kind].s_per_byte == c
+        assert gathers[kind].latency_s == pytest.approx(mean_s - c * sent)

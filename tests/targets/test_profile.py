@@ -13,7 +13,8 @@ import pytest
 from irperf.errors import ProfileError
 from targets import load_target
 from targets.profile import parse_profile, read_profile
-from targets.profile_fit import device_class, fit_profile
+from targets.profile_fit import fit_profile
+from targets.profile_ops import device_class
 from tests.profile_csv import HEADER, csv_text, row, tensor
 
 N300 = load_target("n300")
