@@ -115,6 +115,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     profile = read_profile(args.profile)
     fit = fit_profile(profile, base, args.dispatch)
     target = fitted_target(base, fit, _name(args))
+    fitted = target.fit  # as written: six significant digits
+    assert fitted is not None
     per_class = class_errors(fit)
     comments = [
         f"irperf calibrate: {base.name} fitted to the profile {profile.source}",
@@ -124,7 +126,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         *(f"  {cls}: {_rows(n)}, {err:.1f}%" for cls, (n, err) in per_class.items()),
     ]
     if fit.dispatch_mode is not None:
-        gap = fit.fitted.dispatch_traced_s or fit.fitted.dispatch_eager_s or 0.0
+        gap = fitted.dispatch_traced_s or fitted.dispatch_eager_s or 0.0
         comments.append(
             f"dispatch: median op-to-op latency {gap * 1e6:.2f} us, the {fit.dispatch_mode} gap"
         )
@@ -141,18 +143,18 @@ def run_calibrate(args: argparse.Namespace) -> int:
         "classes": {c: {"rows": n, "mean_abs_error_pct": e} for c, (n, e) in per_class.items()},
         "kernels": [
             {"dtype": k.dtype, "fidelity": k.fidelity, "e_max": k.e_max, "fixed_s": k.fixed_s}
-            for k in fit.fitted.kernels
+            for k in fitted.kernels
         ],
         "dram": [
             {"op_class": d.op_class, "bytes_per_s": d.bytes_per_s, "fixed_s": d.fixed_s}
-            for d in fit.fitted.dram
+            for d in fitted.dram
         ],
         "collectives": [
             {"kind": c.kind, "latency_s": c.latency_s, "s_per_byte": c.s_per_byte}
-            for c in fit.fitted.collectives
+            for c in fitted.collectives
         ],
         "dispatch": fit.dispatch_mode,
-        "dispatch_s": fit.fitted.dispatch_traced_s or fit.fitted.dispatch_eager_s,
+        "dispatch_s": fitted.dispatch_traced_s or fitted.dispatch_eager_s,
         "unused": [{"row": u.row, "op_code": u.op_code, "reason": u.reason} for u in fit.unused],
     }
     if args.json:
@@ -174,7 +176,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     def count(what: str) -> str:
         return f"{len(errs.get(what, [])):,}"
 
-    if fit.fitted.kernels:
+    if fitted.kernels:
         print()
         print("GEMM kernel model (t = fixed_s + ideal / e_max), per format and fidelity:")
         rows = [
@@ -186,7 +188,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
                 f"{k.fixed_s * 1e6:.2f}",
                 err(f"{k.dtype} {k.fidelity}"),
             ]
-            for k in fit.fitted.kernels
+            for k in fitted.kernels
         ]
         print(
             table(
@@ -195,7 +197,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
                 "llrrrr",
             )
         )
-    if fit.fitted.dram:
+    if fitted.dram:
         print()
         print("DRAM time per op class (t = fixed_s + bytes / rate):")
         rows = [
@@ -206,10 +208,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
                 f"{d.fixed_s * 1e6:.2f}",
                 err(d.op_class),
             ]
-            for d in fit.fitted.dram
+            for d in fitted.dram
         ]
         print(table(["class", "rows", "GB/s", "fixed us", "mean abs err %"], rows, "lrrrr"))
-    if fit.fitted.collectives:
+    if fitted.collectives:
         print()
         print("collectives (t = latency + bytes sent x s_per_byte):")
         rows = [
@@ -220,7 +222,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
                 f"{1 / c.s_per_byte / 1e9:.2f}" if c.s_per_byte else "-",
                 err(c.kind),
             ]
-            for c in fit.fitted.collectives
+            for c in fitted.collectives
         ]
         print(table(["kind", "rows", "latency us", "GB/s", "mean abs err %"], rows, "lrrrr"))
     if fit.dispatch_mode is not None:
