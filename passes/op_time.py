@@ -5,8 +5,9 @@ Tenstorrent targets (a calibration named in the target file, ``targets/calibrati
 - **compute**: a matmul-like op's padded FLOPs on its slowest core (``tiles``: the padded FLOPs
   times the imbalance over the cores used) at one core's rate for its format and fidelity, the
   ideal time, through the kernel model fitted to the measured GEMM table
-  (``fixed_s + ideal / e_max``). A product of fewer than 32 live rows costs its rows rounded up
-  to the matrix engine's 8-row face (``small_m_rows``), not the whole 32-row tile: one row costs
+  (``fixed_s + ideal / e_max``), or to a profile where the target's ``[fit]`` has one. A
+  product of fewer than 32 live rows costs its rows rounded up to the matrix engine's 8-row
+  face (``small_m_rows``), not the whole 32-row tile: one row costs
   8, so it runs at 1/8 of the rate in useful FLOPs, as wormhole.md says. Other ops' FLOPs
   (``full`` convention) run on every core: adds and subtractions at the FPU's ELWADD rate,
   multiplications and divisions at ELWMUL, everything else (exp, GELU, SiLU, norms, softmax,
@@ -16,7 +17,8 @@ Tenstorrent targets (a calibration named in the target file, ``targets/calibrati
   reading a DRAM-sharded operand at the DRAM-sharded matmuls' rate, another matmul-like op at the
   interleaved matmuls' rate, any other op at the read microbenchmark's; each scaled by the
   target's rated DRAM bandwidth over the 288 GB/s they were measured on (so a sweep over the
-  rating moves them).
+  rating moves them). A target's ``[fit]`` (``irperf calibrate``, ``targets/fitted.py``) gives
+  an op class its own rate and a floor: ``fixed_s + bytes / rate``.
 - **noc**: NoC bytes at ``cores x noc_bandwidth_bytes_per_s_per_core``.
 - **link**: a collective's time from the model fitted to the measured collective table (a floor,
   a per-chip term, bytes at the achieved rate), never the line rate; a mesh split is local.

@@ -18,9 +18,8 @@ import argparse
 import os
 from typing import Any
 
-from irperf.cli.common import UsageError, add_model_args, output_file, print_json, table
-from irperf.cli.machine import add_machine_args
-from irperf.cli.place import STRATEGIES
+from irperf.cli.common import UsageError, output_file, print_json, table
+from irperf.cli.schedule import add_request_args
 
 DISPATCH_MODES = ("auto", "trace", "eager")
 
@@ -65,16 +64,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--profile", required=True, metavar="CSV", help="tt-metal's ops_perf_results CSV"
     )
-    add_model_args(p)
-    p.add_argument("--target", default="n300", help="target name or .toml file (default n300)")
-    add_machine_args(p)
-    p.add_argument(
-        "--strategy",
-        type=str.lower,
-        choices=STRATEGIES,
-        default=None,
-        help="memory homes on a Tenstorrent target (as irperf place; default tt-metal)",
-    )
+    add_request_args(p)
     p.add_argument(
         "--dispatch",
         type=str.lower,
