@@ -55,9 +55,9 @@ MAX_INPUT_FILE_BYTES = 16 * 2**20
 """A config or target file larger than 16 MiB is no config (``/dev/zero`` would fill memory)."""
 
 
-def input_file_problem(path: object) -> str | None:
+def input_file_problem(path: object, limit: int = MAX_INPUT_FILE_BYTES) -> str | None:
     """Why ``path`` cannot be read as an input file (a missing file, a directory, a device, a
-    NUL in its name, too large), or None."""
+    NUL in its name, more than ``limit`` bytes), or None."""
     try:
         text = os.fspath(path)  # type: ignore[call-overload]
     except TypeError:
@@ -74,8 +74,11 @@ def input_file_problem(path: object) -> str | None:
         return f"path {show(text)} is a directory, not a file"
     if not stat.S_ISREG(st.st_mode):
         return f"path {show(text)} is not a regular file (a device or a pipe)"
-    if st.st_size > MAX_INPUT_FILE_BYTES:
-        return f"file {show(text)} is {st.st_size:,} bytes, more than an input file may be (16 MiB)"
+    if st.st_size > limit:
+        return (
+            f"file {show(text)} is {st.st_size:,} bytes, more than an input file may be "
+            f"({limit // 2**20:,} MiB)"
+        )
     return None
 
 
@@ -208,10 +211,12 @@ def parse_toml(text: str, where: str, error: type[IrperfError]) -> dict[str, Any
         raise error(f"{where}: malformed TOML: {one_line(str(e))[:ECHO_CHARS]}") from None
 
 
-def read_input_text(path: str, where: str, error: type[IrperfError]) -> str:
+def read_input_text(
+    path: str, where: str, error: type[IrperfError], limit: int = MAX_INPUT_FILE_BYTES
+) -> str:
     """A user's input file as text: ``input_file_problem`` and reading, each failure one
     ``error`` line naming ``where``."""
-    problem = input_file_problem(path)
+    problem = input_file_problem(path, limit)
     if problem:
         raise error(f"{where}: {problem}")
     try:

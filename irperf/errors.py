@@ -35,3 +35,8 @@ class PluginError(IrperfError):
 
 class OutputError(IrperfError):
     """Output could not be written (a full disk, a missing folder) or would take too long."""
+
+
+class ProfileError(IrperfError):
+    """A device profile (tt-metal's ops_perf_results CSV) is missing, malformed or of another
+    tool; the message names the row and the column."""

@@ -5,8 +5,9 @@ Tenstorrent targets (a calibration named in the target file, ``targets/calibrati
 - **compute**: a matmul-like op's padded FLOPs on its slowest core (``tiles``: the padded FLOPs
   times the imbalance over the cores used) at one core's rate for its format and fidelity, the
   ideal time, through the kernel model fitted to the measured GEMM table
-  (``fixed_s + ideal / e_max``). A product of fewer than 32 live rows costs its rows rounded up
-  to the matrix engine's 8-row face (``small_m_rows``), not the whole 32-row tile: one row costs
+  (``fixed_s + ideal / e_max``), or to a profile where the target's ``[fit]`` has one. A
+  product of fewer than 32 live rows costs its rows rounded up to the matrix engine's 8-row
+  face (``small_m_rows``), not the whole 32-row tile: one row costs
   8, so it runs at 1/8 of the rate in useful FLOPs, as wormhole.md says. Other ops' FLOPs
   (``full`` convention) run on every core: adds and subtractions at the FPU's ELWADD rate,
   multiplications and divisions at ELWMUL, everything else (exp, GELU, SiLU, norms, softmax,
@@ -16,7 +17,8 @@ Tenstorrent targets (a calibration named in the target file, ``targets/calibrati
   reading a DRAM-sharded operand at the DRAM-sharded matmuls' rate, another matmul-like op at the
   interleaved matmuls' rate, any other op at the read microbenchmark's; each scaled by the
   target's rated DRAM bandwidth over the 288 GB/s they were measured on (so a sweep over the
-  rating moves them).
+  rating moves them). A target's ``[fit]`` (``irperf calibrate``, ``targets/fitted.py``) gives
+  an op class its own rate and a floor: ``fixed_s + bytes / rate``.
 - **noc**: NoC bytes at ``cores x noc_bandwidth_bytes_per_s_per_core``.
 - **link**: a collective's time from the model fitted to the measured collective table (a floor,
   a per-chip term, bytes at the achieved rate), never the line rate; a mesh split is local.
@@ -42,7 +44,7 @@ from irperf.errors import PassError
 from irperf.graph import Graph, Node
 from irperf.homes import Home
 from irperf.ops import Add, Binary, Collective, MeshSplit, Source, Sub
-from irperf.ops.taxonomy import CONTRACTIONS, VIEWS
+from irperf.ops.taxonomy import CONTRACTIONS, VIEWS, op_class
 from irperf.pass_manager import AnalysisPass, one_of, register_pass
 from passes.bytes import Traffic, count_bytes
 from passes.flops import count_flops
@@ -53,8 +55,9 @@ from passes.tiles import TileWork, tile_work
 from targets import Target
 from targets.calibration import (
     Calibration,
-    collective_models,
+    dispatch_gaps,
     gemm_models,
+    link_models,
     load_calibration,
     model_for,
 )
@@ -129,7 +132,8 @@ def op_times(
     if target.calibration is None:
         return _simple_times(graph, target, dispatch, efficiency)
     cal = load_calibration(target.calibration)
-    links = collective_models(target.calibration)
+    links = link_models(target)
+    traced_s, eager_s = dispatch_gaps(target)
     traffic = traffic_of(graph)
     homes = graph.records(Placement) if graph.has_records(Placement) else None
     noc = (target.noc_bandwidth_bytes_per_s_per_core or 0.0) * target.cores
@@ -155,12 +159,10 @@ def op_times(
             )
         record = OpTime(
             compute_s=compute,
-            dram_s=t.bytes / bw,
+            dram_s=t.bytes / bw + dram_fixed_s(node, target) if t.bytes else 0.0,
             noc_s=t.noc_bytes / noc if t.noc_bytes else 0.0,
             link_s=link,
-            dispatch_s=dispatch_for(
-                graph, node, dispatch, cal.dispatch_traced_s, cal.dispatch_eager_s
-            ),
+            dispatch_s=dispatch_for(graph, node, dispatch, traced_s, eager_s),
         )
         out[node.name] = with_bound(record)
     return out
@@ -178,11 +180,9 @@ def compute_times(graph: Graph, target: Target, efficiency: bool = True) -> dict
         if isinstance(node.op, Source):
             pass
         elif tiled.grid is not None and tiled.padded_mkn is not None:
-            slowest = tiled.padded_flops * tiled.imbalance / tiled.cores
-            slowest *= face_fraction(tiled, target)
             dt = compute_dtype(graph, node).name
             fidelity = node.fidelity or target.fidelity_for(dt)
-            ideal = slowest / target.rate(dt, fidelity).flops_per_s_per_core
+            ideal = matmul_ideal_s(tiled, target, dt, fidelity)
             compute = model_for(models, dt, fidelity).seconds(ideal) if efficiency else ideal
         elif flops[node.name].flops:
             compute = flops[node.name].flops / (target.cores * _vector_rate(node, target))
@@ -190,10 +190,20 @@ def compute_times(graph: Graph, target: Target, efficiency: bool = True) -> dict
     return out
 
 
+def matmul_ideal_s(tiled: TileWork, target: Target, dtype: str, fidelity: str) -> float:
+    """A matmul-like op's ideal time: its slowest core's padded FLOPs (rows rounded up to the
+    matrix engine's face) at one core's rate for ``dtype`` at ``fidelity``."""
+    slowest = tiled.padded_flops * tiled.imbalance / tiled.cores * face_fraction(tiled, target)
+    return slowest / target.rate(dtype, fidelity).flops_per_s_per_core
+
+
 def dram_rate(node: Node, input_homes: Sequence[Home], cal: Calibration, target: Target) -> float:
     """The measured DRAM rate of the op's access pattern (the module docstring's rule), scaled
     by the target's rated bandwidth over the one it was measured on."""
-    if Home.DRAM_SHARDED in input_homes:
+    fitted = target.fit.dram_for(op_class(node.op)) if target.fit is not None else None
+    if fitted is not None:  # a profile's fit for the op's class
+        rate = fitted.bytes_per_s
+    elif Home.DRAM_SHARDED in input_homes:
         rate = cal.dram["sharded_matmul_bytes_per_s"]
     elif isinstance(node.op, CONTRACTIONS):
         rate = cal.dram["interleaved_matmul_bytes_per_s"]
@@ -201,6 +211,12 @@ def dram_rate(node: Node, input_homes: Sequence[Home], cal: Calibration, target:
         rate = cal.dram["read_bytes_per_s"]
     reference = cal.dram.get("reference_bytes_per_s", target.dram_bandwidth_bytes_per_s_per_chip)
     return rate * target.dram_bandwidth_bytes_per_s_per_chip / reference
+
+
+def dram_fixed_s(node: Node, target: Target) -> float:
+    """The floor of a data-moving op's DRAM time a profile's fit found for its class (0 else)."""
+    fitted = target.fit.dram_for(op_class(node.op)) if target.fit is not None else None
+    return fitted.fixed_s if fitted is not None else 0.0
 
 
 def face_fraction(tiled: TileWork, target: Target) -> float:

@@ -198,7 +198,36 @@ def gemm_models(target: Target) -> dict[tuple[str, str], KernelModel]:
             e = e_max.get(key) or next(iter(e_max.values()))
             fixed.append(measured - ideal_s(r.size, rate, target.grid) / e)
     fixed_s = max(sum(fixed) / len(fixed), 0.0) if fixed else 0.0
-    return {key: KernelModel(e, fixed_s) for key, e in e_max.items()}
+    models = {key: KernelModel(e, fixed_s) for key, e in e_max.items()}
+    for k in target.fit.kernels if target.fit is not None else ():  # a profile's fit wins
+        models[(k.dtype, k.fidelity)] = KernelModel(k.e_max, k.fixed_s)
+    return models
+
+
+@functools.cache
+def link_models(target: Target) -> dict[str, CollectiveModel]:
+    """The target's collective models: its calibration's, with a profile's fit over them."""
+    if target.calibration is None:
+        raise TargetError(f"{target.label} names no calibration")
+    models = dict(collective_models(target.calibration))
+    hops = load_calibration(target.calibration).hop_s
+    for c in target.fit.collectives if target.fit is not None else ():
+        models[c.kind] = CollectiveModel(c.latency_s, c.s_per_byte, hops.get(c.kind, 0.0))
+    return models
+
+
+def dispatch_gaps(target: Target) -> tuple[float, float]:
+    """The traced and the eager op-to-op gap: the calibration's, or a profile's fit."""
+    if target.calibration is None:
+        raise TargetError(f"{target.label} names no calibration")
+    cal = load_calibration(target.calibration)
+    fit = target.fit
+    traced = fit.dispatch_traced_s if fit is not None else None
+    eager = fit.dispatch_eager_s if fit is not None else None
+    return (
+        cal.dispatch_traced_s if traced is None else traced,
+        cal.dispatch_eager_s if eager is None else eager,
+    )
 
 
 def model_for(

@@ -16,12 +16,20 @@ import attrs
 
 from irperf.checks import RangeCheck, input_file_problem, parse_toml, show
 from irperf.errors import TargetError
+from targets.fitted import CollectiveFit, DramFit, Fitted, KernelFit
 from targets.target import ComputeRate, Link, Target
 
 _SUFFIX = ".toml"
 _PER_CORE = "flops_per_s_per_core"
 _PER_CHIP = "flops_per_s_per_chip"
 _FLOAT_SAFE = 2**1000
+_HINT_NAMES = {
+    "Fitted": Fitted,
+    "KernelFit": KernelFit,
+    "DramFit": DramFit,
+    "CollectiveFit": CollectiveFit,
+}
+"""Names a record's annotations use that its module imports only for type checking."""
 _NOT_IN_FILES = frozenset({"origin"})
 """Target fields the loader sets, which a file may not."""
 
@@ -133,7 +141,7 @@ def _record_kwargs(table: dict[str, Any], cls: type[Any], prefix: str) -> dict[s
     for key in table:
         if key not in names:
             raise TargetError(f"unknown field {show(prefix + key)}; {_suggest(key, names)}")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, localns=_HINT_NAMES)
     kwargs: dict[str, Any] = {}
     for f in fields:
         where = prefix + f.name
@@ -224,6 +232,8 @@ def _convert(value: object, tp: Any, where: str) -> Any:
             _convert(v, a, f"{where}[{i}]")
             for i, (v, a) in enumerate(zip(value, args, strict=True))
         )
+    if attrs.has(tp):  # a nested record: the [fit] table and its kernels
+        return _record(_table(value, where), tp, f"{where}.")
     if tp is str and isinstance(value, str):
         return value
     # TOML booleans are Python ints; never accept one as a count or a rate.

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attrs import Attribute, Factory, field, frozen
 
 from irperf.checks import in_range, is_int, range_validator, show
 from irperf.dtypes import DTYPES
 from irperf.errors import TargetError
+
+if TYPE_CHECKING:
+    from targets.fitted import Fitted
 
 ANY_DTYPE = "any"
 """A compute rate that applies to every data format (GPUs, idealised targets)."""
@@ -159,6 +162,9 @@ class Target:
     calibration: str | None = field(default=None, validator=_optional_name)
     """The chip family's measured microbenchmarks (``targets/data/calibration/NAME.toml``), which
     the time model is fitted to; None: the time model's simple rules (GPUs, idealised targets)."""
+    fit: Fitted | None = None
+    """What ``irperf calibrate`` fitted to a profile (``targets/fitted.py``): it replaces what
+    ``calibration`` would give for the formats, op classes and collectives it covers."""
     sources: tuple[str, ...]
     origin: str = field(default="", eq=False, repr=False)
     """The file the target was read from (set by the loader, never by the file), for messages."""
@@ -176,6 +182,13 @@ class Target:
             if keys.count(key) > 1:
                 raise TargetError(f"{where}: compute lists {key[0]}/{key[1]} twice")
         self.rate()  # the defaults must name a rate
+        if self.fit is not None and self.calibration is None:
+            raise TargetError(
+                f"{where}: a [fit] table needs a calibration, which gives what the profile did "
+                f"not measure"
+            )
+        for k in self.fit.kernels if self.fit is not None else ():
+            self.rate(k.dtype, k.fidelity)  # a fitted kernel must have a rate to be a fraction of
         paired: dict[str, str] = {}
         for dt, fi in self.fidelity_by_dtype:
             if dt not in DTYPES or fi not in FIDELITIES:

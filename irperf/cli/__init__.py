@@ -20,11 +20,22 @@ from collections.abc import Sequence
 
 from irperf.api import check_packages
 from irperf.checks import message_of, one_line, show
-from irperf.cli import analyze, fusion, info, lower, place, report, run, schedule, sweep
+from irperf.cli import (
+    analyze,
+    calibrate,
+    fusion,
+    info,
+    lower,
+    place,
+    report,
+    run,
+    schedule,
+    sweep,
+)
 from irperf.cli.common import Parser
 from irperf.errors import IrperfError
 
-SUBCOMMANDS = (info, lower, analyze, place, schedule, sweep, fusion, report, run)
+SUBCOMMANDS = (info, lower, analyze, place, schedule, sweep, calibrate, fusion, report, run)
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h)

@@ -123,8 +123,10 @@ def show_target(args: argparse.Namespace) -> int:
     facts = {
         f.name: getattr(t, f.name)
         for f in attrs.fields(type(t))
-        if f.name not in ("sources", "origin", "compute", "link", "fidelity_by_dtype")
+        if f.name not in ("sources", "origin", "compute", "link", "fidelity_by_dtype", "fit")
     }
+    if t.fit is not None:  # what a profile fitted, in the units the file gives
+        facts["fit"] = f"from {t.fit.profile} ({t.fit.rows_used:,} rows used)"
     out: dict[str, Any] = {"target": facts, "sources": list(t.sources)}
     if args.fit:
         if t.calibration is None:
@@ -141,6 +143,8 @@ def show_target(args: argparse.Namespace) -> int:
         ]
         out["gemm"] = [_row(r, "tflops") for r in gemm_fit_rows(t)]
         out["collectives"] = [_row(r, "us") for r in collective_fit_rows(t.calibration)]
+        if t.fit is not None:
+            out["profile_fit"] = attrs.asdict(t.fit)
     if args.json:
         print_json(out)
         return 0
@@ -160,6 +164,18 @@ def show_target(args: argparse.Namespace) -> int:
             "llrr",
         )
     )
+    if t.fit is not None and (t.fit.dram or t.fit.collectives):
+        print()
+        print(f"fitted to {t.fit.profile} (irperf calibrate), over the calibration:")
+        rows = [
+            [d.op_class, "dram", f"{d.bytes_per_s / 1e9:,.1f} GB/s + {d.fixed_s * US_PER_S:.2f} us"]
+            for d in t.fit.dram
+        ]
+        rows += [
+            [c.kind, "link", f"{c.latency_s * US_PER_S:.2f} us + {c.s_per_byte * 1e9:.4f} ns/B"]
+            for c in t.fit.collectives
+        ]
+        print(table(["class", "resource", "time"], rows, "lll"))
     for title, key, unit in (
         ("GEMM table (M = K = N) against the fit", "gemm", "TFLOP/s"),
         ("collective table against the fit", "collectives", "us"),

@@ -62,10 +62,10 @@ def _gen(text: str) -> int:
     return int(text)
 
 
-def add_parsers(sub: Any) -> None:
-    p = sub.add_parser("schedule", help="TTFT and time per token on a target, scheduled")
+def add_request_args(p: argparse.ArgumentParser) -> None:
+    """A request placed on a target: the model's flags, ``--target``, the machine's, and
+    ``--strategy`` (``schedule`` and ``compare`` take the same)."""
     add_model_args(p)
-    p.set_defaults(phase="both")
     p.add_argument("--target", default="n300", help="target name or .toml file (default n300)")
     add_machine_args(p)
     p.add_argument(
@@ -75,6 +75,12 @@ def add_parsers(sub: Any) -> None:
         default=None,
         help="memory homes on a Tenstorrent target (as irperf place; default tt-metal)",
     )
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("schedule", help="TTFT and time per token on a target, scheduled")
+    add_request_args(p)
+    p.set_defaults(phase="both")
     p.add_argument(
         "--overlap",
         type=_fraction,
