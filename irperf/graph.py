@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import networkx as nx
 from attrs import frozen
 
 from irperf.checks import show
@@ -13,6 +12,9 @@ from irperf.errors import PassError, TypeInferenceError, VerifyError
 from irperf.ops.base import Op
 from irperf.roles import Role
 from irperf.types import TensorType
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 R = TypeVar("R")
 
@@ -194,10 +196,16 @@ class Graph:
         dotted = prefix + "."
         return [n for n in self._nodes.values() if n.name == prefix or n.name.startswith(dotted)]
 
+    def nx_view(self) -> nx.DiGraph | None:
+        """The networkx graph if one was built, else None (building it costs an import)."""
+        return self._nx
+
     @property
     def nx(self) -> nx.DiGraph:
         """The underlying networkx graph (read it; do not mutate it)."""
         if self._nx is None:
+            import networkx as nx  # on first use: a CLI run that never traverses skips it
+
             g = nx.DiGraph()
             g.add_nodes_from(self._nodes)
             g.add_edges_from((o, n.name) for n in self._nodes.values() for o in n.operands)

@@ -7,7 +7,6 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from importlib import metadata
 from typing import Any, ClassVar, TypeVar
 
 import attrs
@@ -171,6 +170,8 @@ def load_entry_points() -> list[str]:
     if _entry_points is not None:
         return list(_entry_points)
     _ensure_loaded()
+    from importlib import metadata  # only when a plugin may be asked for: it costs an import
+
     names: list[str] = []
     for group in ENTRY_POINT_GROUPS:
         for ep in metadata.entry_points(group=group):

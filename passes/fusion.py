@@ -35,7 +35,13 @@ from passes.fusion_greedy import (
 )
 from passes.fusion_partition import Partition
 from passes.fusion_rules import MATMUL_LIKE, Strategy, get_strategy, match_pairs
-from passes.fusion_traffic import TrafficModel, Transfer, group_indices, transfers
+from passes.fusion_traffic import (
+    TrafficModel,
+    Transfer,
+    group_indices,
+    traffic_model,
+    transfers,
+)
 from passes.placement_walk import Placement
 from targets import Target, load_target
 from targets.loader import default_target
@@ -91,7 +97,7 @@ def plan_fusion(
     log: list[FusionStep] = []
     if s.greedy:
         t = load_target(target)
-        model = TrafficModel(graph, convention)
+        model = traffic_model(graph, convention)
         compute = compute_seconds(graph, graph.records(FlopCount), t)
         limit = capacity_bytes(t) if capacity is None else capacity
         part, log = greedy_fusion(graph, model, compute, t, limit, resident_bytes(graph, t))
@@ -167,7 +173,7 @@ def _transfers(
     graph: Graph, groups: Mapping[str, FusionGroup], convention: Convention
 ) -> tuple[TrafficModel, Iterator[Transfer]]:
     """The traffic model of ``graph`` and its DRAM transfers under ``groups``."""
-    model = TrafficModel(graph, convention)
+    model = traffic_model(graph, convention)
     group_of = group_indices(graph, {k: g.fusion_group for k, g in groups.items()})
     return model, transfers(model, group_of)
 

@@ -21,7 +21,7 @@ from passes.fusion import SCORES, tensor_kinds
 from passes.fusion_greedy import GroupCost, GroupCosts, capacity_bytes, compute_seconds
 from passes.fusion_partition import Partition
 from passes.fusion_rules import ALL, match_pairs
-from passes.fusion_traffic import TrafficModel
+from passes.fusion_traffic import traffic_model
 from passes.roofline import chips_pooled
 from passes.summary import block_kind
 from targets import Target
@@ -53,7 +53,7 @@ def opportunities(
 ) -> list[Opportunity]:
     """Opportunities on ``graph`` (unfused, FlopCount records present), largest saving first."""
     part = Partition(graph)
-    model = TrafficModel(graph, convention)
+    model = traffic_model(graph, convention)
     compute = compute_seconds(graph, graph.records(FlopCount), target)
     costs = GroupCosts(model, compute, target, chips_pooled(graph, target))
     limit = capacity_bytes(target) if capacity is None else capacity

@@ -125,6 +125,14 @@ class Transfer:
     write: bool
 
 
+def traffic_model(graph: Graph, convention: Convention) -> TrafficModel:
+    """The graph's traffic model, built once while its nodes and KV caches stand: planning,
+    fused bytes and bytes by kind read the same one."""
+    return graph.memo(
+        ("traffic-model", convention), lambda: TrafficModel(graph, convention), (graph.kv_cache,)
+    )
+
+
 def transfers(model: TrafficModel, group_of: Sequence[int]) -> Iterator[Transfer]:
     """Every DRAM transfer when node ``i`` is in group ``group_of[i]``.
 

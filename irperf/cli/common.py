@@ -245,9 +245,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str = ""
 
 
 def print_json(obj: Any) -> None:
-    """Strict JSON on stdout: a NaN or an infinity is an error, never ``NaN`` in the output."""
-    try:
-        text = json.dumps(obj, indent=2, allow_nan=False)
+    """Strict JSON on stdout: a NaN or an infinity is an error, never ``NaN`` in the output;
+    indented on a terminal, one line when piped (the same values)."""
+    try:  # indented for a person; compact (the C encoder, ten times faster) for a program
+        indent = 2 if sys.stdout.isatty() else None
+        text = json.dumps(obj, indent=indent, allow_nan=False)
     except (ValueError, TypeError, RecursionError) as e:  # NaN, a cycle, a plugin's object
         raise OutputError(f"the result cannot be written as strict JSON: {message_of(e)}") from None
     if _LONE_SURROGATE.search(_SURROGATE_PAIR.sub("", text)):

@@ -136,7 +136,7 @@ def test_entry_point_group_registers_passes(monkeypatch, tmp_path) -> None:  # t
         monkeypatch.setattr(pass_manager, "_entry_points", None)  # not loaded yet
         monkeypatch.setattr(pass_manager, "_entry_point_failures", [])
         monkeypatch.setattr(
-            pass_manager.metadata,
+            metadata,  # read when plugins are first asked for
             "entry_points",
             lambda group: [e for e in eps if e.group == group],
         )
