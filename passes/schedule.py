@@ -8,8 +8,9 @@ resources, from each op's time (``op-time``). ``docs/time.md`` describes it; in 
 - **Order**: ops are dispatched in program order (the graph's topological order, as a
   command queue is filled), one dispatch gap after another on the host. An op starts when its
   operands are ready, its dispatch is done, and its resources are free; it holds them all until
-  it ends. Among free cores it takes the earliest free, lowest numbered first: ops on disjoint
-  cores may run together. Ties keep program order, so the same graph gives the same schedule.
+  it ends. Among free cores it takes the earliest free (cores are alike: only when each comes
+  free matters, so they are kept as a multiset of times): ops on disjoint cores may run
+  together. Ties keep program order, so the same graph gives the same schedule.
 - **Duration**: the op's compute, DRAM and NoC times overlapped by ``overlap`` (1: the largest;
   0: their sum), plus its link time.
 - **Collectives**: with ``async_ccl`` (default) a collective holds the link only (its DRAM reads
