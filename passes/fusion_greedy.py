@@ -25,7 +25,7 @@ from irperf.graph import Graph
 from irperf.units import MS_PER_S
 from passes.flops import FlopCount
 from passes.fusion_partition import Partition
-from passes.fusion_traffic import TrafficModel
+from passes.fusion_traffic import GroupTraffic, TrafficModel
 from passes.roofline import chips_pooled, compute_dtype, peak_for
 from targets import Target
 
@@ -110,6 +110,12 @@ class GroupCosts:
         compute = sum(self.compute_s[i] for i in members)
         return GroupCost(compute, dram, working, self.time(compute, dram))
 
+    def of(self, members: list[int], traffic: GroupTraffic) -> GroupCost:
+        """``evaluate(members)`` from the group's traffic, kept as groups merge."""
+        compute = sum(self.compute_s[i] for i in members)
+        dram = traffic.dram_bytes
+        return GroupCost(compute, dram, traffic.working, self.time(compute, dram))
+
 
 def greedy_fusion(
     graph: Graph,
@@ -125,7 +131,8 @@ def greedy_fusion(
     part = Partition(graph)
     costs = GroupCosts(model, compute_s, target, chips_pooled(graph, target))
     n = len(part)
-    state = [costs.evaluate([i]) for i in range(n)]
+    traffic = [model.alone(i) for i in range(n)]  # each group's, merged as groups merge
+    state = [costs.of([i], traffic[i]) for i in range(n)]
     version = [0] * n
     heap: list[tuple[float, int, int, int, int, int, int, int]] = []
     log: list[FusionStep] = []
@@ -135,7 +142,7 @@ def greedy_fusion(
         if part.source[a] or part.source[b]:
             return
         members = part.members[a] + part.members[b]
-        merged = costs.evaluate(members)
+        merged = costs.of(members, model.merged(traffic[a], traffic[b]))
         before, after = state[a].time_s + state[b].time_s, merged.time_s
         room = capacity - max((resident[i] for i in members), default=0) if resident else capacity
         if merged.working_bytes > room or before - after <= MIN_RELATIVE_GAIN * before:
@@ -156,7 +163,8 @@ def greedy_fusion(
             continue
         m = part.find(a)
         version[m] += 1
-        state[m] = costs.evaluate(part.members[m])
+        traffic[m] = both = model.merged(traffic[a], traffic[b])
+        state[m] = costs.of(part.members[m], both)
         log.append(
             FusionStep(
                 producer=part.names[producer],

@@ -88,8 +88,56 @@ class TrafficModel:
                 )
             )
 
+        self.producers: list[list[int]] = [[] for _ in nodes]  # consumers, the other way
+        for i, io in enumerate(self.io):
+            for c in io.consumers:
+                if c != OUTPUT:
+                    self.producers[c].append(i)
+
     def __len__(self) -> int:
         return len(self.io)
+
+    def alone(self, i: int) -> GroupTraffic:
+        """Node ``i`` as a group of its own (``group_bytes([i])``, kept for merging)."""
+        io = self.io[i]
+        reads: dict[int, int] = {}
+        if io.counted:
+            for p, b in io.reads:
+                if p != i and b > reads.get(p, 0):
+                    reads[p] = b
+        writes = io.write if io.counted and io.write and self.leaves(i, {i}.__contains__) else 0
+        working = io.out_bytes if not io.alias and i in io.consumers else 0
+        return GroupTraffic({i}, reads, sum(reads.values()), writes, working)
+
+    def merged(self, a: GroupTraffic, b: GroupTraffic) -> GroupTraffic:
+        """``a`` and ``b`` as one group: ``group_bytes`` of their members, from the two groups'
+        own figures and the edges between them (the smaller group's members are visited)."""
+        small, big = (a, b) if len(a.members) <= len(b.members) else (b, a)
+        members = big.members | small.members
+        reads = dict(big.reads)
+        for p, v in small.reads.items():
+            if v > reads.get(p, 0):
+                reads[p] = v
+        for p in small.members:  # what the big group read of the small one is inside now
+            reads.pop(p, None)
+        for p in small.reads:
+            if p in big.members:
+                reads.pop(p, None)
+        writes, working = a.writes + b.writes, a.working + b.working
+        touched: set[int] = set()
+        for i in small.members:
+            if any(c in big.members for c in self.io[i].consumers):
+                touched.add(i)
+            touched.update(p for p in self.producers[i] if p in big.members)
+        for i in touched:  # a member read by the other group: on chip now, maybe not written
+            io = self.io[i]
+            own = small.members if i in small.members else big.members
+            if not io.alias and not any(c in own for c in io.consumers):
+                working += io.out_bytes
+            leaving = io.counted and io.write and self.leaves(i, own.__contains__)
+            if leaving and not self.leaves(i, members.__contains__):
+                writes -= io.write
+        return GroupTraffic(members, reads, sum(reads.values()), writes, working)
 
     def leaves(self, i: int, inside: Callable[[int], bool]) -> bool:
         """Whether node ``i``'s result is read outside (``inside`` is group membership)."""
@@ -113,6 +161,23 @@ class TrafficModel:
             if io.write and self.leaves(i, inside.__contains__):
                 total += io.write
         return total + sum(read.values()), working
+
+
+class GroupTraffic:
+    """A group's figures under ``TrafficModel``: its members, the most any member reads of each
+    outside storage, and the DRAM bytes, writes and on-chip working set ``group_bytes`` gives."""
+
+    __slots__ = ("members", "read_bytes", "reads", "working", "writes")
+
+    def __init__(
+        self, members: set[int], reads: dict[int, int], read_bytes: int, writes: int, working: int
+    ) -> None:
+        self.members, self.reads, self.read_bytes = members, reads, read_bytes
+        self.writes, self.working = writes, working
+
+    @property
+    def dram_bytes(self) -> int:
+        return self.writes + self.read_bytes
 
 
 @frozen

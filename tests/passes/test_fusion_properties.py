@@ -224,3 +224,25 @@ def test_singletons_are_the_bytes_pass(g: Graph) -> None:
         return  # x * x: a kernel reads x once, the bytes pass counts two reads
     plain = irperf.run(sg.copy(), "bytes{convention=full}").records(Traffic)
     assert dict(fused_traffic(sg, plan_fusion(sg, "none").groups, "full")) == dict(plain)
+
+
+@PROPERTY
+@given(dags(), st.data())
+def test_merged_group_traffic_is_the_groups_bytes(g: Graph, data: st.DataObject) -> None:
+    """Greedy keeps each group's traffic as groups merge (``TrafficModel.merged``): after any
+    sequence of merges it is ``group_bytes`` of the merged members, both conventions."""
+    from passes.fusion_traffic import TrafficModel
+
+    for convention in ("full", "matmul-only"):
+        model = TrafficModel(g, convention)
+        groups = [model.alone(i) for i in range(len(model))]
+        for grp in groups:
+            assert (grp.dram_bytes, grp.working) == model.group_bytes(grp.members)
+        while len(groups) > 1:
+            i = data.draw(st.integers(0, len(groups) - 1))
+            j = data.draw(st.integers(0, len(groups) - 2))
+            j += j >= i
+            both = model.merged(groups[i], groups[j])
+            assert both.members == groups[i].members | groups[j].members
+            assert (both.dram_bytes, both.working) == model.group_bytes(both.members)
+            groups = [grp for k, grp in enumerate(groups) if k not in (i, j)] + [both]
