@@ -92,7 +92,8 @@ class Errors:
     ops: int
     predicted_us: float
     measured_us: float
-    mean_abs_error_pct: float
+    mean_abs_error_pct: float | None
+    """None when the group has no op (no error to speak of, not a perfect one)."""
     geomean_abs_error_pct: float | None
     """None when no op of the group has a predicted time above zero."""
     geomean_ops: int
@@ -104,7 +105,7 @@ def errors(ops: Sequence[MatchedOp]) -> Errors:
         ops=len(ops),
         predicted_us=math.fsum(o.predicted_us for o in ops),
         measured_us=math.fsum(o.measured_us for o in ops),
-        mean_abs_error_pct=statistics.fmean(abs(o.error_pct) for o in ops) if ops else 0.0,
+        mean_abs_error_pct=statistics.fmean(abs(o.error_pct) for o in ops) if ops else None,
         geomean_abs_error_pct=100 * (math.exp(statistics.fmean(logs)) - 1) if logs else None,
         geomean_ops=len(logs),
     )

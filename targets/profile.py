@@ -59,7 +59,9 @@ REQUIRED = (
 """Columns a tt-metal ops_perf_results CSV always has; the duration first, the one a profile is
 for (another tool's CSV is named by its absence)."""
 
-_TENSOR = re.compile(r"^((?:IN|OUT)PUT_\d+)_W_PAD\[LOGICAL\]$")
+_TENSOR = re.compile(
+    r"^((?:IN|OUT)PUT_\d+)_(?:" + "|".join(re.escape(f) for f in TENSOR_FIELDS) + r")$"
+)
 _DIM = re.compile(r"^\s*(\d+)\s*(?:\[\s*(\d+)\s*\])?\s*$")
 _NUMBER = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
 _FIDELITIES = {"lofi": "lofi", "hifi2": "hifi2", "hifi3": "hifi3", "hifi4": "hifi4"}
@@ -78,8 +80,9 @@ _DTYPES: dict[str, DType] = {
 }
 MAX_DIM = 2**31
 MAX_CORES = 100_000
-MAX_NS = 10**13
-"""A kernel of more than 10,000 s is a unit slip."""
+MAX_NS = 10**9
+"""A device op or gap of more than 1 s is a unit slip (and more than a target file holds: its
+fitted times are at most 1 s)."""
 
 
 @frozen(kw_only=True)
@@ -175,7 +178,15 @@ def parse_profile(text: str, source: str = "<profile>") -> Profile:
     if not body:
         raise ProfileError(f"{name}: no rows after the header")
     index = {c: i for i, c in enumerate(header)}
-    tensors = [m.group(1) for c in header if (m := _TENSOR.match(c))]
+    # Tensors by their number, whatever order the columns come in: INPUT_0 is the first operand.
+    tensors = sorted(
+        {m.group(1) for c in header if (m := _TENSOR.match(c))},
+        key=lambda p: (p.startswith("OUT"), int(p.rsplit("_", 1)[1])),
+    )
+    for prefix in tensors:
+        absent = [c for c in tensor_columns(prefix) if c not in index]
+        if absent:
+            raise ProfileError(f"{name}: missing column {absent[0]!r} ({prefix} has others)")
     rows: list[ProfileRow] = []
     skipped: list[SkippedRow] = []
     for number, cells in body:
@@ -258,6 +269,8 @@ def _row(
 def _op_code(text: str) -> str:
     if not text:
         raise ValueError("empty; every row names its op")
+    if not text.isprintable():  # a terminal escape would reach the tables raw
+        raise ValueError(f"must be printable text, got {show(text)}")
     return text
 
 
@@ -282,7 +295,7 @@ def _ns(text: str, *, positive: bool) -> int:
     value = _number(text, what)
     if value < 0 or (positive and value == 0) or value > MAX_NS:
         bound = "more than 0" if positive else "at least 0"
-        raise ValueError(f"must be {what}, {bound} and at most 1e13, got {show(text)}")
+        raise ValueError(f"must be {what}, {bound} and at most 1e9 (1 s), got {show(text)}")
     return round(value)
 
 

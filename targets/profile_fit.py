@@ -24,6 +24,7 @@ fitted: their rows are listed as unused, each with its reason.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 
@@ -141,8 +142,8 @@ def fit_profile(profile: Profile, target: Target, dispatch: str = "auto") -> Pro
     """Fit ``target``'s time model to ``profile`` (the module docstring's rules)."""
     if target.calibration is None:
         raise TargetError(
-            f"{target.label} names no calibration: only a Tenstorrent target's time model is "
-            "fitted to a profile"
+            f"{target.label} names no calibration (the measured microbenchmarks a fit starts "
+            "from): calibrate a target whose file names one, such as n150, n300 or t3000"
         )
     unused = [Unused(row=s.row, op_code=s.op_code, reason=s.reason) for s in profile.skipped]
     by_class: dict[str, list[ProfileRow]] = {}
@@ -249,17 +250,28 @@ def _kernel_fit(xs: list[float], ys: list[float], fixed_s: float) -> KernelModel
     """``y = fixed + x / e`` by least squares of relative error; with one distinct ``x``, or a
     negative intercept, ``fixed`` is held at ``fixed_s`` (the calibration's) or 0."""
     if len(set(xs)) >= 2:
-        a, c = fit_line(xs, ys)
-        if a >= 0 and c > 0:
+        a, c = _line(xs, ys)
+        if a >= 0 and c > 0 and math.isfinite(1 / c):
             return KernelModel(1 / c, a)
     for fixed in (fixed_s, 0.0):
         # minimise sum(((fixed + c x - y) / y)^2): with r = x / y, g = 1 - fixed / y
         rs = [x / y for x, y in zip(xs, ys, strict=True)]
         gs = [1 - fixed / y for y in ys]
-        c = sum(r * g for r, g in zip(rs, gs, strict=True)) / sum(r * r for r in rs)
-        if c > 0:
+        rr = sum(r * r for r in rs)
+        c = sum(r * g for r, g in zip(rs, gs, strict=True)) / rr if rr else 0.0
+        if c > 0 and math.isfinite(1 / c):
             return KernelModel(1 / c, fixed)
     return None
+
+
+def _line(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """``fit_line``, or no line (-1, 0) where the rows cannot pin one down (times spanning so
+    many magnitudes that the normal equations vanish in floating point)."""
+    try:
+        a, c = fit_line(xs, ys)
+    except ZeroDivisionError:
+        return -1.0, 0.0
+    return (a, c) if math.isfinite(a) and math.isfinite(c) else (-1.0, 0.0)
 
 
 def _fit_dram(
@@ -284,7 +296,14 @@ def _fit_dram(
             continue
         xs = [float(moved_bytes(r)) for r in good]
         ys = [r.kernel_duration_ns * 1e-9 for r in good]
-        model = _kernel_fit(xs, ys, 0.0)  # e_max is the rate here: y = fixed + x / rate
+        model = None
+        if len(set(xs)) < 2:  # one size: the calibration's rate and a fitted floor, as for
+            # collectives (through the origin, a single size makes any floor a slower rate)
+            rate = dram["read_bytes_per_s"] / scale
+            fixed = statistics.fmean(y - x / rate for x, y in zip(xs, ys, strict=True))
+            model = KernelModel(e_max=rate, fixed_s=fixed) if fixed >= 0 else None
+        if model is None:
+            model = _kernel_fit(xs, ys, 0.0)  # e_max is the rate here: y = fixed + x / rate
         if model is None or not 1e6 <= model.e_max * scale <= 1e16:
             why = "no rate" if model is None else f"{model.e_max:.3g} B/s"
             unused += [_unused(r, f"{cls}: the fit gave {why}") for r in good]
@@ -319,7 +338,7 @@ def _fit_collectives(
             unused += [_unused(r, f"{kind}: shorter than the per-chip term") for r in rows]
             continue
         if len(set(xs)) >= 2:
-            a, c = fit_line(xs, ys)
+            a, c = _line(xs, ys)
         else:
             a, c = -1.0, 0.0
         if a < 0 or c <= 0:  # one size, or no floor: the calibration's rate, a fitted floor
@@ -363,17 +382,25 @@ def fitted_target(target: Target, fit: ProfileFit, name: str) -> Target:
         dispatch_traced_s=_sig(f.dispatch_traced_s) if f.dispatch_traced_s is not None else None,
         dispatch_eager_s=_sig(f.dispatch_eager_s) if f.dispatch_eager_s is not None else None,
     )
-    return evolve(
-        target,
-        name=name,
-        description=f"{target.description}; fitted to {fit.fitted.profile}",
-        fit=rounded,
-        sources=(*target.sources, source),
-    )
+    fitted_to = f"fitted to {fit.fitted.profile}"
+    described = target.description.split("; fitted to ")[0]  # a refit replaces the last fit
+    try:
+        return evolve(
+            target,
+            name=name,
+            description=f"{described}; {fitted_to}",
+            fit=rounded,
+            sources=(*target.sources, source),
+        )
+    except TargetError as e:  # a fitted figure a target file cannot hold
+        raise ProfileError(f"{fit.fitted.profile}: the fit gives no usable target: {e}") from None
 
 
 def _sig(x: float) -> float:
-    """Six significant digits: far finer than any fit's error, and a file a person can read."""
+    """Six significant digits: far finer than any fit's error, and a file a person can read;
+    a figure below 1e-15 (a floor of 1e-20 s: rounding in the fit) is none."""
+    if abs(x) < 1e-15:
+        return 0.0
     return float(f"{x:.6g}")
 
 

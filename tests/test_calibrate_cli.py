@@ -159,6 +159,11 @@ def test_bad_requests(capsys: Any, tmp_path: Path) -> None:
     assert "would overwrite an input" in _error(capsys, *cal, "-o", str(path))
     assert "names no calibration" in _error(capsys, *cal, "--target", "h100", "-o", "x.toml")
     assert "required: -o" in _error(capsys, *cal)
+    assert "-o takes a file name" in _error(capsys, *cal, "-o", "-")
+    shipped = Path(__file__).parents[1] / "targets" / "data" / "n300.toml"
+    before = shipped.read_bytes()
+    assert "inside irperf's own targets" in _error(capsys, *cal, "-o", str(shipped))
+    assert shipped.read_bytes() == before
     cmp = ["compare", "--profile", str(path), "llama-3.2-1b"]
     assert "--phase 'both'" in _error(capsys, *cmp, "--phase", "both")
     assert "--context means nothing" in _error(capsys, *cmp, "--context", "5")
@@ -241,3 +246,15 @@ def test_two_devices_with_collectives(capsys: Any, tmp_path: Path) -> None:
         c = base[kind].s_per_byte
         assert gathers[kind].s_per_byte == c
         assert gathers[kind].latency_s == pytest.approx(mean_s - c * sent)
+
+
+def test_no_matched_op_is_no_error_figure(capsys: Any, tmp_path: Path) -> None:
+    """A profile none of whose rows the graph has: the errors are unknown (null), not 0%."""
+    path = tmp_path / "ops.csv"
+    path.write_text(csv_text([row("Tilize", 1000, [tensor((32, 32))], [tensor((32, 32))])]))
+    out = _json(capsys, "compare", "--profile", str(path), *MODEL)
+    assert out["matched_rows"] == 0
+    assert out["overall"]["mean_abs_error_pct"] is None
+    assert out["overall"]["geomean_abs_error_pct"] is None
+    assert main(["compare", "--profile", str(path), *MODEL]) == 0
+    assert "mean abs error -%" in capsys.readouterr().out

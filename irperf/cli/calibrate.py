@@ -92,6 +92,22 @@ def _rows(n: int) -> str:
     return f"{n:,} row" + ("" if n == 1 else "s")
 
 
+def _check_destination(path: str) -> None:
+    """The written file goes to a file of the user's: not stdout's ``-``, not a shipped target."""
+    from pathlib import Path
+
+    from irperf.cli.common import UsageError
+    from targets.loader import _data_dir
+
+    if path == "-":
+        raise UsageError("calibrate: -o takes a file name (the target is a file to load later)")
+    shipped = Path(str(_data_dir())).resolve()
+    if Path(path).resolve().is_relative_to(shipped):
+        raise UsageError(
+            f"calibrate: -o {path}: inside irperf's own targets ({shipped}); write it elsewhere"
+        )
+
+
 def run_calibrate(args: argparse.Namespace) -> int:
     from irperf.cli.common import check_outputs
     from irperf.render import write_file
@@ -101,6 +117,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from targets.writer import target_toml
 
     check_outputs(args, [args.output], [args.profile, args.target])
+    _check_destination(args.output)
     base = load_target(args.target)
     profile = read_profile(args.profile)
     fit = fit_profile(profile, base, args.dispatch)
@@ -110,7 +127,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     per_class = class_errors(fit)
     comments = [
         f"irperf calibrate: {base.name} fitted to the profile {profile.source}",
-        f"({len(profile.rows):,} device rows, {fit.fitted.rows_used:,} used; irperf compare "
+        f"({len(profile.rows):,} device rows, {fit.fitted.rows_used:,} used; irperf calibrate "
         "lists the rest with why)",
         "the fit's mean absolute error on the rows it used, per op class:",
         *(f"  {cls}: {_rows(n)}, {err:.1f}%" for cls, (n, err) in per_class.items()),

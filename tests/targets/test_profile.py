@@ -6,6 +6,7 @@ generated the rows."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -297,3 +298,75 @@ def test_a_profile_with_nothing_to_fit() -> None:
         fit_profile(parse_profile(text, "only.csv"), N300)
     with pytest.raises(Exception, match="names no calibration"):
         fit_profile(parse_profile(known_curve(), "known.csv"), load_target("h100"))
+
+
+def test_tensors_are_numbered_by_their_columns_not_their_order() -> None:
+    """INPUT_1's columns before INPUT_0's still make INPUT_0 the first operand."""
+    rows = [matmul(1024, 4096, 2048, 50_000), matmul(2048, 8192, 1024, 90_000)]
+    ins = [c for c in HEADER if c.startswith("INPUT_")]
+    swapped = [c for c in HEADER if not c.startswith("INPUT_")]
+    swapped += [c for c in ins if c.startswith("INPUT_1")] + [
+        c for c in ins if c.startswith("INPUT_0")
+    ]
+    want = parse_profile(csv_text(rows), "a.csv").rows
+    got = parse_profile(csv_text(rows, swapped), "b.csv").rows
+    assert [r.inputs for r in got] == [r.inputs for r in want]
+    assert got[0].inputs[0].logical[-2:] == (1024, 4096)
+
+
+def test_a_tensor_missing_a_column_is_a_missing_column() -> None:
+    for gone in ("INPUT_1_W_PAD[LOGICAL]", "INPUT_1_LAYOUT"):
+        header = [c for c in HEADER if c != gone]
+        text = csv_text([matmul(1024, 1024, 1024, 20_000)], header)
+        with pytest.raises(ProfileError, match=rf"missing column '{re.escape(gone)}'"):
+            parse_profile(text, "p.csv")
+
+
+def test_durations_a_target_file_cannot_hold_are_refused() -> None:
+    """Above 1 s a device op is a unit slip, and more than a fitted target holds."""
+    add = row(
+        "BinaryDeviceOperation", 2_000_000_000, [tensor((1024, 1024))] * 2, [tensor((1024, 1024))]
+    )
+    with pytest.raises(ProfileError, match=r"row 2, column 'DEVICE KERNEL DURATION \[ns\]'"):
+        parse_profile(csv_text([add]), "p.csv")
+    gap = row(
+        "BinaryDeviceOperation",
+        1000,
+        [tensor((32, 32))] * 2,
+        [tensor((32, 32))],
+        gap_ns=2_000_000_000,
+    )
+    with pytest.raises(ProfileError, match=r"row 2, column 'OP TO OP LATENCY \[ns\]'"):
+        parse_profile(csv_text([gap]), "p.csv")
+
+
+def test_times_spanning_many_magnitudes_fit_or_are_left_out() -> None:
+    """Durations from 1 ns to 1 s in one class: a fit or no fit, never a crash."""
+    rows = [
+        row("BinaryDeviceOperation", ns, [tensor((n, 1024))] * 2, [tensor((n, 1024))])
+        for n, ns in ((32, 1), (64, 999_999_999), (128, 5))
+    ]
+    fit_profile(parse_profile(csv_text(rows), "p.csv"), N300)
+
+
+def test_a_class_of_one_size_keeps_the_measured_rate_and_fits_its_floor() -> None:
+    """One size cannot tell a floor from a rate: the calibration's read rate (267 GB/s on
+    Wormhole, wormhole.md) and the floor that makes the row exact, so a larger op of the class
+    costs its bytes at that rate, not at whatever rate one small op implies."""
+    n = 1024 * 1024  # elements of each tensor
+    moved = 3 * n * 2  # two inputs and the output, bf16: 23.6 us at 267 GB/s
+    ns = 30_000
+    add = row("BinaryDeviceOperation", ns, [tensor((1024, 1024))] * 2, [tensor((1024, 1024))])
+    (binary,) = fit_profile(parse_profile(csv_text([add] * 4), "p.csv"), N300).fitted.dram
+    assert binary.bytes_per_s == pytest.approx(267e9)
+    assert binary.fixed_s == pytest.approx(ns * 1e-9 - moved / 267e9, rel=1e-5)
+    # faster than that rate at its one size: no floor, the rate through the origin
+    quick = row("BinaryDeviceOperation", 10_000, [tensor((1024, 1024))] * 2, [tensor((1024, 1024))])
+    (binary,) = fit_profile(parse_profile(csv_text([quick] * 4), "p.csv"), N300).fitted.dram
+    assert binary.bytes_per_s == pytest.approx(moved / 10e-6, rel=1e-6) and binary.fixed_s == 0
+
+
+def test_an_op_code_that_is_not_printable_text_is_refused() -> None:
+    add = row("Bin\x1b[31mary", 1000, [tensor((32, 32))] * 2, [tensor((32, 32))])
+    with pytest.raises(ProfileError, match=r"row 2, column 'OP CODE': must be printable"):
+        parse_profile(csv_text([add]), "p.csv")
