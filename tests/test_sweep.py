@@ -115,3 +115,31 @@ def test_a_foreign_csv_is_not_resumed(tmp_path: Path, capsys: Any) -> None:
     out.write_text("a,b\n1,2\n")
     assert main(["sweep", B11, "--phase", "decode", "--out", str(out)]) == 2
     assert "other columns" in capsys.readouterr().err
+
+
+def test_a_half_written_row_is_never_taken_for_done(tmp_path: Path, capsys: Any) -> None:
+    """Resume cuts the half-written last line before reading what is done: a row cut between
+    its CR and LF, or inside its command (a prefix of another row's command), is made again."""
+    argv = ["sweep", "llama-3.2-1b", "--target", "n150", "--phase", "decode", "--context", "1",
+            "--set", "l1_usable_bytes_per_core=1000000,100000", "--quiet"]  # fmt: skip
+    whole = tmp_path / "whole.csv"
+    assert main([*argv, "--out", str(whole)]) == 0
+    data = whole.read_bytes()
+    assert data.endswith(b"100000\r\n")
+    for cut in (data[:-1], data[:-2]):  # before the LF; inside the command ('...=10000')
+        out = tmp_path / "cut.csv"
+        out.write_bytes(cut)
+        assert main([*argv, "--out", str(out)]) == 0
+        assert out.read_bytes() == data
+
+
+def test_a_set_value_only_some_targets_refuse_is_their_rows_error(tmp_path: Path) -> None:
+    """Checked against every target, whatever their order: h100 refuses an L1 n300 takes."""
+    for targets in (["n300", "h100"], ["h100", "n300"]):
+        out = tmp_path / f"{targets[0]}.csv"
+        l1 = "l1_usable_bytes_per_core=1400000"
+        argv = ["sweep", "llama-3.2-1b", "--target", *targets, "--phase", "decode",
+                "--set", l1, "--out", str(out), "--quiet"]  # fmt: skip
+        assert main(argv) == 0
+        errors = {r["target"]: r["error"] for r in _rows(out)[1]}
+        assert errors["n300"] == "" and "l1_usable_bytes_per_core" in errors["h100"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import re
 import socket
 import sys
 from collections.abc import Iterator
@@ -112,7 +113,7 @@ def test_a_bad_address_is_one_line(tmp_path: Path, capsys: Any) -> None:
     argv = [*SMALL, "--executor", "dask", "--scheduler", "http://x:1"]
     assert main([*argv, "--out", str(tmp_path / "x.csv")]) == 2
     err = capsys.readouterr().err
-    assert "--scheduler 'http://x:1': unknown address scheme 'http'" in err
+    assert "--scheduler 'http://x:1': give the scheduler's address, tcp://HOST:PORT" in err
     assert err.count("\n") == 1
 
 
@@ -144,12 +145,17 @@ class _Failing:
         ("KilledWorker", "a Dask worker died computing sweep rows (task 'rows_for-1')"),
         (ModuleNotFoundError("No module named 'irperf'", name="irperf"), "cannot import irperf"),
         (OSError("Stream is closed"), "lost the Dask scheduler at tcp://127.0.0.1:1"),
+        ("FutureCancelledError", "lost the Dask scheduler at tcp://127.0.0.1:1"),
     ],
 )
 def test_a_failing_cluster_is_one_line(
     tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch, error: Any, message: str
 ) -> None:
     distributed = pytest.importorskip("distributed")
+    if error == "FutureCancelledError":  # what a lost scheduler leaves each future with
+        from distributed.client import FutureCancelledError
+
+        error = FutureCancelledError("rows_for-1", "scheduler-connection-lost", "a second line")
     if error == "KilledWorker":
         # its constructor's arguments change between versions; the message reads only the task
         error = distributed.KilledWorker.__new__(distributed.KilledWorker, "rows_for-1")
@@ -165,3 +171,43 @@ def test_a_failing_cluster_is_one_line(
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert out.read_text().count("\n") == 1  # the header: a rerun resumes
+
+
+def test_a_malformed_address_is_one_line_and_quick(tmp_path: Path, capsys: Any) -> None:
+    pytest.importorskip("distributed")
+    for address in ("garbage", "", "tcp://host"):
+        argv = [*SMALL, "--executor", "dask", "--scheduler", address]
+        assert main([*argv, "--out", str(tmp_path / "x.csv")]) == 2
+        err = capsys.readouterr().err
+        assert "give the scheduler's address, tcp://HOST:PORT" in err and err.count("\n") == 1
+
+
+class _Cluster:
+    """A scheduler that answers: ``workers`` (address -> irperf's spec, None: not installed)."""
+
+    def __init__(self, workers: dict[str, Any]) -> None:
+        self.workers = workers
+
+    def wait_for_workers(self, n: int, timeout: float) -> None:
+        if not self.workers:
+            raise TimeoutError("no workers")
+
+    def run(self, fn: Any, *args: Any) -> dict[str, Any]:
+        return dict(self.workers)
+
+
+@pytest.mark.parametrize(
+    ("workers", "message"),
+    [
+        ({}, "has no worker (waited 10 s)"),
+        ({"tcp://10.0.0.2:1": None}, "1 Dask worker(s) of tcp://h:1 cannot import irperf"),
+    ],
+)
+def test_workers_that_cannot_run_the_sweep_are_one_line(workers: Any, message: str) -> None:
+    """Checked before any task: a worker without irperf cannot even read one (it would leave
+    the sweep waiting forever)."""
+    from irperf.cli.common import UsageError
+
+    with pytest.raises(UsageError, match=re.escape(message)):
+        sweep_dask._check_workers(_Cluster(workers), "tcp://h:1", 10.0)
+    sweep_dask._check_workers(_Cluster({"tcp://10.0.0.2:1": object()}), "tcp://h:1", 10.0)

@@ -76,6 +76,10 @@ def test_parquet_resumes(tmp_path: Path, capsys: Any, csv_run: Path) -> None:
     rows = _table(out)[1]
     assert rows[:ROWS] == _table(whole)[1] and {r["batch"] for r in rows[ROWS:]} == {2}
     assert not (tmp_path / "killed.parquet.partial.csv").exists()
+    # Killed between writing the file and removing the journal: the rows count once.
+    (tmp_path / "whole.parquet.partial.csv").write_bytes(csv_run.read_bytes())
+    assert main([*SWEEP, "--out", str(whole)]) == 0
+    assert _table(whole)[1] == _table(tmp_path / "killed.parquet")[1][:ROWS]
 
 
 def test_without_pyarrow(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:

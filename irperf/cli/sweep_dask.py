@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
+import logging
+import re
+import warnings
 from collections import deque
 from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import CancelledError
 from typing import Any
 
 from irperf.cli.common import UsageError
@@ -39,6 +44,12 @@ def connect(address: str, timeout: float | None = None) -> Iterator[Any]:
     reached in ``timeout`` seconds (``CONNECT_TIMEOUT_S``)."""
     distributed = _distributed()
     wait = CONNECT_TIMEOUT_S if timeout is None else timeout
+    if not _ADDRESS.match(address):  # before a Client exists: a failed one complains at exit
+        raise UsageError(
+            f"sweep: --scheduler {address!r:.80}: give the scheduler's address, "
+            "tcp://HOST:PORT (or tls://, ws://, wss://, ucx://)"
+        )
+    _quiet()
     try:
         client = distributed.Client(address, timeout=wait, set_as_default=False)
     except ValueError as e:  # not an address: no scheme, no port, an unknown scheme
@@ -48,10 +59,43 @@ def connect(address: str, timeout: float | None = None) -> Iterator[Any]:
             f"sweep: cannot reach the Dask scheduler at {address:.80} within {wait:g} s"
         ) from None
     try:
+        _check_workers(client, address, wait)
         yield client
     finally:
         with contextlib.suppress(Exception):  # a scheduler already gone: nothing left to close
             client.close()
+
+
+_ADDRESS = re.compile(r"^(tcp|tls|ws|wss|ucx)://[^\s/]+:\d{1,5}$")
+
+
+def _quiet() -> None:
+    """Dask's own logs and warnings (a lost connection's tracebacks, a version mismatch) would
+    bury the sweep's one line: only critical ones show."""
+    names = [
+        n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("distributed", "tornado")
+    ]
+    for name in ("distributed", "tornado", *names):  # dask configures its loggers one by one
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", module=r"distributed(\..*)?$")
+
+
+def _check_workers(client: Any, address: str, wait: float) -> None:
+    """At least one worker within ``wait`` seconds, and irperf importable on every one (a
+    worker without it cannot even read a task: it would leave the sweep waiting forever)."""
+    try:
+        client.wait_for_workers(1, timeout=wait)
+    except (OSError, TimeoutError):
+        raise UsageError(
+            f"sweep: the Dask scheduler at {address:.80} has no worker (waited {wait:g} s)"
+        ) from None
+    found = client.run(importlib.util.find_spec, "irperf")
+    lacking = sorted(w for w, spec in found.items() if spec is None)
+    if lacking:
+        raise UsageError(
+            f"sweep: {len(lacking)} Dask worker(s) of {address:.80} cannot import irperf "
+            f"({lacking[0]}): install the same irperf on every worker"
+        )
 
 
 def threads(client: Any) -> int:
@@ -90,9 +134,10 @@ def rows(
             f"sweep: a Dask worker of {address:.80} cannot import {e.name or 'irperf'}: "
             "install the same irperf on every worker"
         ) from None
-    except (OSError, TimeoutError) as e:  # the scheduler went away mid-sweep
+    except (OSError, TimeoutError, CancelledError) as e:  # the scheduler went away mid-sweep
         raise UsageError(
-            f"sweep: lost the Dask scheduler at {address:.80} ({type(e).__name__}: {e}); the "
+            f"sweep: lost the Dask scheduler at {address:.80} ({type(e).__name__}: "
+            f"{' '.join(str(e).split()):.120}); the "
             "rows written so far stay: run the sweep again to resume"
         ) from None
     finally:

@@ -101,8 +101,12 @@ def finish(path: str, journal_path: str, header: list[str]) -> None:
             ]
     except (OSError, UnicodeDecodeError, csv.Error, ValueError) as e:
         raise UsageError(f"sweep: cannot read {show(journal_path)}: {e}") from None
-    table = pa.Table.from_pylist(rows, schema=schema(header))
     old = _read(path, header)
+    if old is not None:  # a run killed between writing the file and removing the journal
+        # left rows in both: the file's count once
+        have = set(old.column("command").to_pylist())
+        rows = [r for r in rows if r["command"] not in have]
+    table = pa.Table.from_pylist(rows, schema=schema(header))
     if old is not None:
         table = pa.concat_tables([old, table])
     temporary = f"{path}.writing"
