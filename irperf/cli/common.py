@@ -201,9 +201,12 @@ def lower_from_args(args: argparse.Namespace, **extra: Any) -> Any:
     itself (``place`` pads vision tiles as its strategy's device does)."""
     from irperf.api import lower
 
-    return lower(
-        args.model,
-        args.part,
+    return lower(args.model, args.part, **lowering_options(args, **extra))
+
+
+def lowering_options(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
+    """The lowering's keyword options the flags give (``lower_from_args``)."""
+    return dict(
         batch=args.batch,
         images=args.images,
         tiles=args.tiles,

@@ -6,6 +6,11 @@ program (``passes/folding.py``). ``tests/test_folding.py`` holds each row equal 
 
 It serves the rows a sweep makes (the ``tt-metal`` homes, no fusion); ``row_of`` answers None
 for any other, or where the graph does not fold, and the caller runs ``irperf schedule``'s path.
+Only those homes: ``passes/folding.py``'s checks see the graph a pass leaves, not the state a
+placement walk carries from one instance to the next. Under ``tt-metal`` nothing an instance
+holds in L1 outlives it but the carried stream (prefill and the encoder live in DRAM), which
+``tests/test_folding.py`` holds equal across L1 sizes; an L1 strategy or a user's overrides
+could keep more, so they take the whole path.
 """
 
 from __future__ import annotations
@@ -99,52 +104,25 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def _lowering(args: argparse.Namespace, phase: str) -> tuple[Any, ...]:
-    from irperf.cli.common import device_rows
+    """What lowers ``phase`` of the request: the key its folded graph is kept under."""
+    from irperf.cli.common import device_rows, lowering_options
 
     rows = device_rows(args, args.strategy if args.tt_metal_rows else None)
     decode = phase == "decode"
-    return (
-        args.model,
-        args.part,
-        args.batch,
-        args.images,
-        args.tiles,
-        args.dtype,
-        args.weight_dtype,
-        phase,
-        None if decode else args.seq_len,
-        args.context if decode else None,
-        args.image,
-        args.logits,
-        args.layout,
-        tuple(sorted(rows.items())),
-    )
+    options = lowering_options(args, **rows) | {
+        "phase": phase,
+        "seq_len": None if decode else args.seq_len,
+        "context": args.context if decode else None,
+    }
+    return (args.model, args.part, tuple(sorted(options.items())))
 
 
 def _lower(key: tuple[Any, ...]) -> Any:
     from irperf.api import lower
     from irperf.folding import fold
 
-    (model, part, batch, images, tiles, dtype, weights, phase, seq, ctx, image, logits, layout) = (
-        key[:13]
-    )
-    graph = lower(
-        model,
-        part,
-        batch=batch,
-        images=images,
-        tiles=tiles,
-        dtype=dtype,
-        weight_dtype=weights,
-        phase=phase,
-        seq_len=seq,
-        context=ctx,
-        image=image,
-        logits=logits,
-        layout=layout,
-        **dict(key[13]),
-    )
-    return fold(graph)
+    model, part, options = key
+    return fold(lower(model, part, **dict(options)))
 
 
 def _warm(graph: Any) -> Any:
