@@ -7,15 +7,19 @@ the first period of each run and drops the others; what read the last period rea
 Every node keeps its name, so the passes run on the folded graph unchanged, and each node of a
 kept period stands for ``times`` nodes of the whole graph (``Folded.times_of``).
 
-A run folds only where that is provably the same as the whole walk, checked here:
+A run is first cut after every instance that something outside it reads (the vision encoder's
+intermediate layers 3, 7, 15, 23 and 30 of 32), so that what follows a run reads its last
+instance only. A run folds only where that is provably the same as the whole walk, checked
+here:
 
 - each instance of the run is contiguous in graph order and its nodes are named under their
   block, so instance ``j`` of a node is its name with the block renamed;
 - what an instance reads from outside itself is either the previous instance (the *carry*: the
   residual stream) or one node every instance reads (rope tables, the projector's output). The
-  first instance reads, in the carry's place, a node ``P`` before the run; ``P`` is read by the
-  first instance only and has the carried tensor's type, so the live memory of every instance
-  is the same;
+  first instance reads, in the carry's place, a node ``P`` before the run; inside the run only
+  the first instance reads ``P``, and it has the carried tensor's type, so every instance holds
+  the same live memory (a ``P`` also read after the run, a tapped layer, stays live through
+  the run: ``passes/folding.footprint`` counts the carry each later instance holds beside it);
 - what follows the run reads its last instance only.
 
 Per node, what a local pass computes (FLOPs, bytes, homes, tiles, op times) is then the same
@@ -47,8 +51,6 @@ class FoldedRun:
     carry: Mapping[str, str]
     """``P`` -> ``E``: where the first period reads ``P`` (before the run), period ``j`` reads
     period ``j - 1``'s ``E`` (a node of the kept period)."""
-    last: str
-    """The kept period's last node in graph order."""
 
 
 @frozen
@@ -183,5 +185,4 @@ def _fold_run(
         if j:
             pos, rname = rel[name]
             drop[name] = first[pos] + "." + rname
-    kept_last = max((n for s in first for n in members[s]), key=lambda n: order[n.name])
-    return FoldedRun(tuple(first), len(instances), carry, kept_last.name), drop
+    return FoldedRun(tuple(first), len(instances), carry), drop

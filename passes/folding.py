@@ -17,7 +17,7 @@ folded lowering did not have (a copy of the carry, say).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
 from attrs import frozen
@@ -206,10 +206,3 @@ def footprint(folded: Folded, graph: Graph, layout: Layout) -> MemoryFootprint:
         caches += use.kv_cache_bytes * times
         peak = max(peak, use.live_activation_bytes + extra[i])
     return MemoryFootprint(weights_bytes=weights, kv_cache_bytes=caches, activation_peak_bytes=peak)
-
-
-def total(
-    values: Sequence[T], layout_spans: Sequence[tuple[int, int, int]], key: Callable[[T], float]
-) -> float:
-    """The sum of ``key`` over the whole sequence, in the whole walk's order."""
-    return sum(map(key, expanded(values, layout_spans)))
