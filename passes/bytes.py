@@ -230,8 +230,22 @@ def raise_reads_mismatch(name: str, kind: str, got: int, want: int) -> None:
 
 
 def count_bytes(graph: Graph, convention: Convention = "matmul-only") -> dict[str, Traffic]:
-    """Traffic per node (computed once per graph state and convention)."""
-    return graph.memo(("bytes", convention), lambda: _count_bytes(graph, convention))
+    """Traffic per node, computed once per graph state: the ``full`` table, and another
+    convention's from it (an op it does not count moves only its link bytes)."""
+    full = graph.memo(("bytes", "full"), lambda: _count_bytes(graph, "full"))
+    if convention == "full":
+        return full
+
+    def part() -> dict[str, Traffic]:
+        out = {}
+        for node in graph:
+            t = full[node.name]
+            if not counts(convention, node.op):
+                t = Traffic(link_bytes=t.link_bytes) if t.link_bytes else NONE
+            out[node.name] = t
+        return out
+
+    return graph.memo(("bytes", convention), part, (full,))
 
 
 def _count_bytes(graph: Graph, convention: Convention) -> dict[str, Traffic]:
