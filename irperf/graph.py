@@ -241,6 +241,10 @@ class Graph:
         value: R = found[1]
         return value
 
+    def memoized(self, key: Any) -> bool:
+        """Whether ``memo`` holds ``key`` (a caller may derive from it rather than walk)."""
+        return key in self._memo
+
     def _store(self, kind: type, value: Any, depends_on: tuple[type, ...]) -> None:
         stale = [kind]
         while stale:

@@ -230,11 +230,12 @@ def raise_reads_mismatch(name: str, kind: str, got: int, want: int) -> None:
 
 
 def count_bytes(graph: Graph, convention: Convention = "matmul-only") -> dict[str, Traffic]:
-    """Traffic per node, computed once per graph state: the ``full`` table, and another
-    convention's from it (an op it does not count moves only its link bytes)."""
-    full = graph.memo(("bytes", "full"), lambda: _count_bytes(graph, "full"))
-    if convention == "full":
-        return full
+    """Traffic per node, computed once per graph state and convention; another convention's
+    from the ``full`` table where that is already there (an op it does not count moves only
+    its link bytes), else by its own walk (which skips the ops it does not count)."""
+    if convention == "full" or not graph.memoized(("bytes", "full")):
+        return graph.memo(("bytes", convention), lambda: _count_bytes(graph, convention))
+    full = count_bytes(graph, "full")
 
     def part() -> dict[str, Traffic]:
         out = {}

@@ -40,14 +40,18 @@ def analysis(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     """Lower, run the analysis pipeline; the JSON-ready report and the target."""
     from irperf.api import analysis_pipeline
     from irperf.api import run as run_passes
+    from passes.bytes import count_bytes
     from passes.summary import report
     from targets import load_target
 
     target = load_target(args.target)
     chips, pattern, policy = machine_choice(args, target)
     graph = lower_from_args(args)
-    pipeline = machine_passes(chips, pattern, policy)
-    pipeline += analysis_pipeline(target, args.convention, args.mfu, args.fidelity)
+    on_machine = machine_passes(chips, pattern, policy)
+    if on_machine:
+        graph = run_passes(graph, on_machine)
+    count_bytes(graph, "full")  # the time model reads it: the bytes pass derives its own from it
+    pipeline = analysis_pipeline(target, args.convention, args.mfu, args.fidelity)
     pipeline += timed_passes(target)
     graph = run_passes(graph, pipeline)
     header = {
