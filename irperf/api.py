@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from irperf.checks import show
 from irperf.errors import ConfigError, IrperfError
 from irperf.graph import Graph
-from irperf.pass_manager import Pass, add_loader, build_pass, get_pass, run_pipeline
+from irperf.pass_manager import Pass, add_lazy, add_loader, build_pass, get_pass, run_pipeline
 
 if TYPE_CHECKING:
     from targets import Target
@@ -43,10 +43,13 @@ _checked = False
 
 def _load_builtin_passes() -> None:
     global _checked
-    if not _checked:  # once the packages are imported, they are the ones found
-        check_packages()
-        _checked = True
-    import passes  # noqa: F401  (importing registers the built-in passes)
+    if _checked:
+        return
+    check_packages()  # once the packages are imported, they are the ones found
+    _checked = True
+    import passes  # the built-ins' table: each module is imported when its pass is first used
+
+    add_lazy(passes.BUILTIN, passes.load, passes.load_all)
 
 
 add_loader(_load_builtin_passes)

@@ -114,6 +114,8 @@ P = TypeVar("P", bound=type[Pass])
 _REGISTRY: dict[str, type[Pass]] = {}
 _loaders: list[Callable[[], None]] = []
 _loaded = False
+_lazy: list[tuple[Mapping[str, str], Callable[[str], bool], Callable[[], None]]] = []
+"""Packages whose passes register when first asked for: (name -> module, load one, load all)."""
 _entry_points: list[str] | None = None
 _entry_point_failures: list[str] = []
 
@@ -131,6 +133,12 @@ def register_pass(cls: P) -> P:
         raise PassError(f"pass name {show(name)} is not kebab-case")
     if issubclass(cls, AnalysisPass) and not isinstance(getattr(cls, "record_type", None), type):
         raise PassError(f"analysis pass '{name}' declares no record_type class")
+    for names, _, _ in _lazy:  # a built-in's name is taken, imported yet or not
+        if names.get(name, cls.__module__) != cls.__module__:
+            raise PassError(
+                f"pass name '{name}' is already registered by irperf's {names[name]} "
+                f"(from {origin(names[name])})"
+            )
     existing = _REGISTRY.get(name)
     reloaded = existing is not None and (existing.__module__, existing.__qualname__) == (
         cls.__module__,
@@ -143,6 +151,20 @@ def register_pass(cls: P) -> P:
         )
     _REGISTRY[name] = cls
     return cls
+
+
+def add_lazy(
+    names: Mapping[str, str], load: Callable[[str], bool], load_all: Callable[[], None]
+) -> None:
+    """Passes named in ``names`` (name -> module) register when ``load(name)`` imports their
+    module, on first use; ``load_all`` when every pass is asked for (a listing)."""
+    _lazy.append((names, load, load_all))
+
+
+def _load_everything() -> None:
+    _ensure_loaded()
+    for _, _, load_all in _lazy:
+        load_all()
 
 
 def add_loader(fn: Callable[[], None]) -> None:
@@ -204,12 +226,14 @@ def failures_note() -> str:
 
 
 def pass_modules() -> set[str]:
-    """The modules that define the passes registered so far."""
+    """The modules that define the passes registered so far (every built-in among them)."""
+    _load_everything()
     return {cls.__module__ for cls in _REGISTRY.values()}
 
 
 def pass_names() -> list[str]:
     """Every registered pass, installed plugins' included."""
+    _load_everything()
     load_entry_points()
     return sorted(_REGISTRY)
 
@@ -221,13 +245,14 @@ def get_pass(name: str) -> type[Pass]:
         raise PassError(f"a pass name must be a string, got {show(name)}")
     name = name.strip().lower()  # names are kebab-case: FLOPS is flops
     found = _REGISTRY.get(name)
+    if found is None and any(load(name) for _, load, _ in _lazy):
+        found = _REGISTRY.get(name)
     if found is None:
         load_entry_points()
         found = _REGISTRY.get(name)
     if found is None:
-        raise UnknownNameError(
-            f"unknown pass {show(name)}; valid: {', '.join(sorted(_REGISTRY))}{failures_note()}"
-        )
+        valid = ", ".join(pass_names())
+        raise UnknownNameError(f"unknown pass {show(name)}; valid: {valid}{failures_note()}")
     return found
 
 

@@ -42,20 +42,10 @@ from passes.fusion_traffic import (
     traffic_model,
     transfers,
 )
+from passes.kernels import FusionGroup as FusionGroup  # the record fuse writes, kernels read
 from passes.placement_walk import Placement
 from targets import Target, load_target
 from targets.loader import default_target
-
-
-@frozen(kw_only=True)
-class FusionGroup:
-    """The fusion group of one node: ``fusion_group`` names the group (its first member in
-    topological order); ``size`` counts its members (1: not fused); ``rules`` made its merges."""
-
-    fusion_group: str
-    strategy: str
-    size: int = 1
-    rules: tuple[str, ...] = ()
 
 
 @frozen(kw_only=True)

@@ -23,6 +23,17 @@ from irperf.ops import Source
 from passes.bytes import FusedTraffic, Traffic
 
 
+@frozen(kw_only=True)
+class FusionGroup:
+    """The fusion group of one node: ``fusion_group`` names the group (its first member in
+    topological order); ``size`` counts its members (1: not fused); ``rules`` made its merges."""
+
+    fusion_group: str
+    strategy: str
+    size: int = 1
+    rules: tuple[str, ...] = ()
+
+
 @frozen
 class Kernel:
     name: str
@@ -46,15 +57,11 @@ class KernelGraph:
 
 def kernel_graph(graph: Graph) -> KernelGraph:
     """The kernel graph (built once per graph state)."""
-    from passes.fusion import FusionGroup
-
     groups = graph.records(FusionGroup) if graph.has_records(FusionGroup) else None
     return graph.memo("kernels", lambda: _kernel_graph(graph), (groups,))
 
 
 def _kernel_graph(graph: Graph) -> KernelGraph:
-    from passes.fusion import FusionGroup
-
     groups = graph.records(FusionGroup) if graph.has_records(FusionGroup) else None
     if groups is None:  # every op its own kernel, already in program order
         ops = {n.name: n.name for n in graph if not isinstance(n.op, Source)}

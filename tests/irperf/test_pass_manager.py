@@ -155,3 +155,42 @@ def test_entry_point_group_registers_passes(monkeypatch, tmp_path) -> None:  # t
         get_pass("no-such-pass")
     assert pass_manager.load_entry_points() == []
     assert len(pass_manager.entry_point_failures()) == 1
+
+
+def test_the_builtin_table_is_what_the_modules_register() -> None:
+    """passes.BUILTIN names each built-in pass's module (imported when the pass is first
+    asked for): after every one is loaded, the registry agrees with it exactly."""
+    import passes
+    from irperf import pass_manager
+
+    names = pass_manager.pass_names()  # loads them all
+    builtin = {n: pass_manager.get_pass(n).__module__ for n in names}
+    builtin = {n: m for n, m in builtin.items() if m.startswith("passes.")}
+    assert builtin == passes.BUILTIN
+
+
+def test_analyze_imports_only_the_passes_it_runs() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import io, contextlib, sys\n"
+        "from irperf.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['analyze', 'llama-3.2-1b', '--json'])\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    for unused in (
+        "passes.fusion",
+        "passes.fusion_greedy",
+        "passes.tensor_parallel",
+        "passes.decompose",
+        "networkx",
+        "importlib.metadata",
+    ):
+        assert unused not in loaded, unused
